@@ -1,0 +1,16 @@
+# The service alone; PostgreSQL runs beside it (compose.yaml). Node strips the
+# TypeScript types at load time, so there is no build step and no dist/.
+FROM node:24-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Dev tools stay out, and so does the optional embedded PostgreSQL: DATABASE_URL is set.
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
+COPY tsconfig.json ./
+COPY drizzle ./drizzle
+COPY src ./src
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["npm", "start"]

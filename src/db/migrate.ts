@@ -1,0 +1,36 @@
+import { readFileSync } from "node:fs";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { migrate } from "drizzle-orm/node-postgres/migrator";
+import pg from "pg";
+
+const MIGRATIONS = new URL("../../drizzle/", import.meta.url).pathname;
+const JOURNAL: { entries: unknown[] } = JSON.parse(readFileSync(`${MIGRATIONS}meta/_journal.json`, "utf8"));
+
+/**
+ * Applies drizzle/ (already applied ones are skipped, so running twice is safe) and sets
+ * the staging table's durability. The advisory lock lets several processes start at once.
+ */
+export async function applyMigrations(url: string, stagingDurability: "unlogged" | "logged"): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query("SELECT pg_advisory_lock(hashtext('rides-ingest-migrations'))");
+    await migrate(drizzle(client), { migrationsFolder: MIGRATIONS });
+    const { rows } = await client.query<{ unlogged: boolean }>(
+      "SELECT relpersistence = 'u' AS unlogged FROM pg_class WHERE oid = 'staging'::regclass",
+    );
+    if (rows[0].unlogged !== (stagingDurability === "unlogged")) {
+      await client.query(stagingDurability === "unlogged" ? "ALTER TABLE staging SET UNLOGGED" : "ALTER TABLE staging SET LOGGED");
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** True when every migration in drizzle/ is recorded as applied. */
+export async function migrationsApplied(pool: pg.Pool): Promise<boolean> {
+  const { rows } = await pool.query<{ applied: number }>(
+    "SELECT count(*)::int AS applied FROM drizzle.__drizzle_migrations",
+  );
+  return rows[0].applied >= JOURNAL.entries.length;
+}

@@ -1,0 +1,90 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  check,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from "drizzle-orm/pg-core";
+
+/**
+ * One row per accepted request. Logged, with its own logged identity sequence:
+ * a job id must stay unique and its status must survive a crash even when the
+ * UNLOGGED staging row it points to does not.
+ */
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    status: text("status", { enum: ["queued", "done", "failed", "lost"] }).notNull().default("queued"),
+    accepted: integer("accepted").notNull(),
+    stored: integer("stored").notNull().default(0),
+    failed: integer("failed").notNull().default(0),
+    error: text("error"),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [
+    index("jobs_queued_idx").on(t.id).where(sql`status = 'queued'`),
+    index("jobs_status_received_idx").on(t.status, t.receivedAt),
+    check("jobs_status_check", sql`${t.status} in ('queued', 'done', 'failed', 'lost')`),
+  ],
+);
+
+/**
+ * The write-ahead buffer between a 202 and the rides table: one row per job holding
+ * its validated rides as a JSON array. UNLOGGED (migration 0001) unless
+ * STAGING_DURABILITY=logged; months lists the partitions the rides need, so the mover
+ * can create them without reading the payload.
+ */
+export const staging = pgTable("staging", {
+  jobId: bigint("job_id", { mode: "number" }).primaryKey(),
+  rideCount: integer("ride_count").notNull(),
+  months: text("months").array().notNull(),
+  rides: jsonb("rides").notNull(),
+});
+
+/**
+ * The rides, range-partitioned by month of from_date (migration 0001 turns this into
+ * a partitioned table). The primary key must hold the partition key; the mover keeps
+ * one row per id across partitions when a resend moves a ride to another month.
+ */
+export const rides = pgTable(
+  "rides",
+  {
+    id: bigint("id", { mode: "number" }).notNull(),
+    userId: integer("user_id").notNull(),
+    vehicleModelId: integer("vehicle_model_id").notNull(),
+    packageId: integer("package_id"),
+    travelTypeId: integer("travel_type_id").notNull(),
+    fromAreaId: integer("from_area_id"),
+    toAreaId: integer("to_area_id"),
+    fromCityId: integer("from_city_id"),
+    toCityId: integer("to_city_id"),
+    fromDate: timestamp("from_date", { withTimezone: true }).notNull(),
+    toDate: timestamp("to_date", { withTimezone: true }),
+    onlineBooking: boolean("online_booking").notNull(),
+    mobileSiteBooking: boolean("mobile_site_booking").notNull(),
+    bookingCreated: timestamp("booking_created", { withTimezone: true }).notNull(),
+    fromLat: doublePrecision("from_lat"),
+    fromLong: doublePrecision("from_long"),
+    toLat: doublePrecision("to_lat"),
+    toLong: doublePrecision("to_long"),
+    carCancellation: boolean("car_cancellation").notNull(),
+    jobId: bigint("job_id", { mode: "number" }).notNull(),
+    storedAt: timestamp("stored_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.id, t.fromDate] }),
+    check("rides_from_lat_check", sql`${t.fromLat} between -90 and 90`),
+    check("rides_to_lat_check", sql`${t.toLat} between -90 and 90`),
+    check("rides_from_long_check", sql`${t.fromLong} between -180 and 180`),
+    check("rides_to_long_check", sql`${t.toLong} between -180 and 180`),
+  ],
+);

@@ -1,0 +1,73 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { isDatabaseUnavailable } from "../db/errors.ts";
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  422: "Unprocessable Content",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+/** An RFC 9457 problem: thrown anywhere in a handler, turned into a response by onError. */
+export class Problem extends HTTPException {
+  readonly detail: string;
+  readonly extra: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: ContentfulStatusCode,
+    detail: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
+    super(status, { message: detail });
+    this.detail = detail;
+    this.extra = extra;
+    this.headers = headers;
+  }
+}
+
+export const RETRY_AFTER_SECONDS = 2;
+
+export function problemResponse(c: Context, problem: Problem): Response {
+  const body = {
+    type: "about:blank",
+    title: TITLES[problem.status] ?? "Error",
+    status: problem.status,
+    detail: problem.detail,
+    instance: c.req.path,
+    ...problem.extra,
+  };
+  return c.body(JSON.stringify(body), problem.status as ContentfulStatusCode, {
+    "content-type": "application/problem+json",
+    ...problem.headers,
+  });
+}
+
+/** The one place an error becomes a response: no stack, SQL or secret reaches the client. */
+export function onError(error: Error, c: Context): Response {
+  if (error instanceof Problem) return problemResponse(c, error);
+  if (error instanceof HTTPException) {
+    return problemResponse(c, new Problem(error.status as ContentfulStatusCode, error.message || TITLES[error.status] || "Error"));
+  }
+  if (isDatabaseUnavailable(error)) {
+    return problemResponse(
+      c,
+      new Problem(503, "the database is unavailable; nothing from this request was accepted, retry later", {}, {
+        "retry-after": String(RETRY_AFTER_SECONDS),
+      }),
+    );
+  }
+  console.error(JSON.stringify({ level: "error", msg: "unhandled error", path: c.req.path, error: error.message }));
+  return problemResponse(c, new Problem(500, "an unexpected error occurred; nothing from this request was accepted"));
+}
+
+export const notFound = (c: Context) => problemResponse(c, new Problem(404, `no route for ${c.req.method} ${c.req.path}`));

@@ -1,0 +1,83 @@
+import type pg from "pg";
+import type { Ride } from "../rides/index.ts";
+import { monthIn } from "../rides/time.ts";
+
+export type StagedJob = { jobId: number; receivedAt: Date };
+
+// One statement, so a job row and its staging row commit together or not at all: the
+// 202 is only sent once this commit returns. nextval feeds both inserts from one
+// materialised scan, which keeps job ids in arrival order for the mover's "last wins".
+const STAGE_JOBS = `
+WITH input AS MATERIALIZED (
+  SELECT nextval('jobs_id_seq') AS job_id, e.ord, e.value AS job
+  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, ord)
+  ORDER BY e.ord
+), new_jobs AS (
+  INSERT INTO jobs (id, accepted) OVERRIDING SYSTEM VALUE
+  SELECT job_id, (job->>'count')::int FROM input
+), new_staging AS (
+  INSERT INTO staging (job_id, ride_count, months, rides)
+  SELECT job_id, (job->>'count')::int, ARRAY(SELECT jsonb_array_elements_text(job->'months')), job->'rides'
+  FROM input
+)
+SELECT job_id, now() AS received_at FROM input ORDER BY ord`;
+
+type Waiting = { json: string; rides: number; resolve: (job: StagedJob) => void; reject: (error: unknown) => void };
+
+/** Most rides one statement carries; beyond it waiting requests go in the next one. */
+const MAX_RIDES_PER_STATEMENT = 50_000;
+/** Two statements in flight let the next batch gather while one commits. */
+const MAX_IN_FLIGHT = 2;
+
+/**
+ * Stages each request's rides as one job. Requests that arrive while a commit is in
+ * flight share the next statement (group commit): one round trip for many requests,
+ * and each caller still waits for the commit that holds its own rides.
+ */
+export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () => void) {
+  let waiting: Waiting[] = [];
+  let inFlight = 0;
+
+  function flush() {
+    while (inFlight < MAX_IN_FLIGHT && waiting.length > 0) {
+      let take = 0;
+      let rides = 0;
+      while (take < waiting.length && (take === 0 || rides + waiting[take].rides <= MAX_RIDES_PER_STATEMENT)) {
+        rides += waiting[take].rides;
+        take++;
+      }
+      const batch = waiting.slice(0, take);
+      waiting = waiting.slice(take);
+      inFlight++;
+      commit(batch).finally(() => {
+        inFlight--;
+        flush();
+      });
+    }
+  }
+
+  async function commit(batch: Waiting[]) {
+    try {
+      const { rows } = await pool.query<{ job_id: number; received_at: Date }>(STAGE_JOBS, [
+        `[${batch.map((entry) => entry.json).join(",")}]`,
+      ]);
+      batch.forEach((entry, i) => entry.resolve({ jobId: rows[i].job_id, receivedAt: rows[i].received_at }));
+      onStaged();
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+    }
+  }
+
+  return {
+    stage(rides: Ride[]): Promise<StagedJob> {
+      const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
+      const json = `{"count":${rides.length},"months":${JSON.stringify(months)},"rides":${JSON.stringify(rides)}}`;
+      return new Promise((resolve, reject) => {
+        waiting.push({ json, rides: rides.length, resolve, reject });
+        flush();
+      });
+    },
+  };
+}
+
+export type Stager = ReturnType<typeof createStager>;

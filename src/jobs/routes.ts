@@ -1,0 +1,32 @@
+import { Hono } from "hono";
+import type pg from "pg";
+import * as v from "valibot";
+import { Problem } from "../http/problem.ts";
+import { idParam, validateQuery } from "../http/validate-query.ts";
+import { getJob, JOB_STATUSES, listJobs } from "./status.ts";
+
+const ListQuery = v.strictObject(
+  {
+    status: v.optional(v.picklist(JOB_STATUSES, `must be one of ${JOB_STATUSES.join(", ")}`)),
+    since: v.optional(v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 timestamp with offset, e.g. 2026-01-01T00:00:00Z"))),
+    limit: v.optional(
+      v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000")),
+      "100",
+    ),
+  },
+  "is not a known parameter (status, since, limit)",
+);
+
+export function jobRoutes(pool: pg.Pool) {
+  return new Hono()
+    .get("/v1/jobs", async (c) => {
+      const query = validateQuery(c, ListQuery);
+      return c.json({ jobs: await listJobs(pool, query) });
+    })
+    .get("/v1/jobs/:id", async (c) => {
+      const id = idParam(c.req.param("id"));
+      const job = id === undefined ? undefined : await getJob(pool, id);
+      if (!job) throw new Problem(404, `no job ${c.req.param("id")}`);
+      return c.json(job);
+    });
+}

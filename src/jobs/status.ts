@@ -1,0 +1,62 @@
+import type pg from "pg";
+
+export const JOB_STATUSES = ["queued", "done", "failed", "lost"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export type Job = {
+  job_id: number;
+  status: JobStatus;
+  accepted: number;
+  stored: number;
+  failed: number;
+  error: string | null;
+  received_at: string;
+  finished_at: string | null;
+};
+
+const JOB_COLUMNS = "id AS job_id, status, accepted, stored, failed, error, received_at, finished_at";
+type JobRow = Omit<Job, "received_at" | "finished_at"> & { received_at: Date; finished_at: Date | null };
+
+const toJob = (row: JobRow): Job => ({
+  ...row,
+  received_at: row.received_at.toISOString(),
+  finished_at: row.finished_at?.toISOString() ?? null,
+});
+
+// A queued job whose staging row is gone was emptied by crash recovery (UNLOGGED
+// staging). Intake and mover change a job and its staging row in one statement, so
+// this cannot catch a job in flight. $1 narrows it to one job, NULL sweeps them all.
+const MARK_LOST = `
+UPDATE jobs SET status = 'lost', finished_at = now(),
+  error = 'the staged rides were lost before they were stored (the database crashed); send them again'
+WHERE status = 'queued' AND ($1::bigint IS NULL OR id = $1)
+  AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.job_id = jobs.id)
+RETURNING id`;
+
+const GET_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`;
+
+const LIST_JOBS = `
+SELECT ${JOB_COLUMNS} FROM jobs
+WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
+ORDER BY id DESC LIMIT $3`;
+
+export async function markLost(pool: pg.Pool, jobId: number | null = null): Promise<number[]> {
+  const { rows } = await pool.query<{ id: number }>(MARK_LOST, [jobId]);
+  return rows.map((row) => row.id);
+}
+
+/** A job as its sender sees it; a queued job whose payload vanished is reported lost right away. */
+export async function getJob(pool: pg.Pool, jobId: number): Promise<Job | undefined> {
+  await markLost(pool, jobId);
+  const { rows } = await pool.query<JobRow>(GET_JOB, [jobId]);
+  return rows.map(toJob)[0];
+}
+
+export type JobFilter = { status?: JobStatus; since?: string; limit: number };
+
+/** The jobs a sender reconciles, newest first. */
+export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
+  if (filter.status === "queued" || filter.status === "lost") await markLost(pool);
+  const { rows } = await pool.query<JobRow>(LIST_JOBS, [filter.status ?? null, filter.since ?? null, filter.limit]);
+  return rows.map(toJob);
+}

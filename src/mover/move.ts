@@ -1,0 +1,116 @@
+import type pg from "pg";
+import { isRefusedData } from "../db/errors.ts";
+import { RIDE_FIELDS } from "../rides/index.ts";
+
+const COLUMN_TYPES: Record<string, string> = {
+  id: "bigint",
+  from_date: "timestamptz",
+  to_date: "timestamptz",
+  booking_created: "timestamptz",
+  online_booking: "boolean",
+  mobile_site_booking: "boolean",
+  car_cancellation: "boolean",
+  from_lat: "double precision",
+  from_long: "double precision",
+  to_lat: "double precision",
+  to_long: "double precision",
+};
+const columns = RIDE_FIELDS.join(", ");
+const recordType = RIDE_FIELDS.map((field) => `${field} ${COLUMN_TYPES[field] ?? "integer"}`).join(", ");
+const updates = [...RIDE_FIELDS.filter((f) => f !== "id" && f !== "from_date"), "job_id"]
+  .map((field) => `${field} = excluded.${field}`)
+  .join(", ");
+
+/** Serialises movers cluster-wide, so a later send of a ride is never overwritten by an earlier one. */
+const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))";
+
+// The oldest staged jobs, up to about `$1` rides, with the months they need.
+const NEXT_CHUNK = `
+SELECT job_id, months FROM (
+  SELECT job_id, months, sum(ride_count) OVER (ORDER BY job_id) - ride_count AS before
+  FROM (SELECT job_id, months, ride_count FROM staging ORDER BY job_id LIMIT $1) oldest
+) chunk WHERE before < $1 ORDER BY job_id`;
+
+// The whole move of a chunk in one statement and one transaction: take the jobs out of
+// staging, keep the latest send of each ride (later job, later position), drop a copy
+// that a resend moved to another month's partition, upsert, and mark the jobs done.
+const MOVE_JOBS = `
+WITH batch AS (
+  DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, ride_count, rides
+), incoming AS (
+  SELECT DISTINCT ON (r.id) b.job_id, ${RIDE_FIELDS.map((f) => `r.${f}`).join(", ")}
+  FROM batch b,
+       ROWS FROM (jsonb_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
+  ORDER BY r.id, b.job_id DESC, r.position DESC
+), moved_month AS (
+  DELETE FROM rides USING incoming i WHERE rides.id = i.id AND rides.from_date <> i.from_date
+), upserted AS (
+  INSERT INTO rides (${columns}, job_id)
+  SELECT ${columns}, job_id FROM incoming
+  ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()
+  RETURNING 1
+), finished AS (
+  UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
+  FROM batch b WHERE jobs.id = b.job_id
+  RETURNING jobs.id
+)
+SELECT (SELECT count(*) FROM finished)::int AS jobs, (SELECT count(*) FROM upserted)::int AS rides`;
+
+const FAIL_JOB = `
+WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count)
+UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = now()
+FROM gone WHERE jobs.id = $1`;
+
+export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
+
+export function createMover(pool: pg.Pool, ensurePartitions: (months: string[]) => Promise<void>, chunkRows: number) {
+  async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query(MOVER_LOCK);
+      const result = await work(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  const moveJobs = (jobIds: number[]) =>
+    inTransaction(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0]);
+
+  return {
+    /** Moves the oldest staged chunk; a job the database refuses is failed alone and its neighbours still move. */
+    async moveChunk(): Promise<ChunkResult> {
+      const { rows } = await pool.query<{ job_id: number; months: string[] }>(NEXT_CHUNK, [chunkRows]);
+      if (rows.length === 0) return { jobs: 0, rides: 0, failedJobs: 0 };
+      await ensurePartitions(rows.flatMap((row) => row.months));
+      const jobIds = rows.map((row) => row.job_id);
+      try {
+        return { ...(await moveJobs(jobIds)), failedJobs: 0 };
+      } catch (error) {
+        if (!isRefusedData(error)) throw error;
+      }
+      const result: ChunkResult = { jobs: 0, rides: 0, failedJobs: 0 };
+      for (const jobId of jobIds) {
+        try {
+          const moved = await moveJobs([jobId]);
+          result.jobs += moved.jobs;
+          result.rides += moved.rides;
+        } catch (error) {
+          if (!isRefusedData(error)) throw error;
+          const reason = `the database refused the rides: ${(error as Error).message}`;
+          await inTransaction((client) => client.query(FAIL_JOB, [jobId, reason]));
+          result.failedJobs++;
+        }
+      }
+      return result;
+    },
+  };
+}
+
+export type Mover = ReturnType<typeof createMover>;

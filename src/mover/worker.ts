@@ -1,0 +1,62 @@
+import type { PgBoss } from "pg-boss";
+import { markLost } from "../jobs/status.ts";
+import type pg from "pg";
+import type { Mover } from "./move.ts";
+
+export const MOVE_QUEUE = "move-staged-rides";
+/** One job keeps moving while data keeps coming, then hands over so no job outlives its expiry. */
+const MAX_RUN_MS = 20_000;
+
+/**
+ * The pg-boss side of the mover. A `short` queue holds at most one waiting move job,
+ * so a wake-up per staged batch costs nothing once one is queued; NOTIFY starts it
+ * within milliseconds; a cron job each minute is the backstop for a wake-up lost to a
+ * crash. Overlapping move jobs (two processes) are serialised by the mover's lock.
+ */
+export async function startMoverWorker(boss: PgBoss, pool: pg.Pool, mover: Mover, onError: (error: unknown) => void) {
+  await boss.createQueue(MOVE_QUEUE, {
+    policy: "short",
+    notify: true,
+    retryLimit: 1_000_000,
+    retryDelay: 1,
+    retryBackoff: true,
+    retryDelayMax: 30,
+    expireInSeconds: 120,
+  });
+
+  let sending = false;
+  let again = false;
+  function wake() {
+    if (sending) {
+      again = true;
+      return;
+    }
+    sending = true;
+    boss
+      .send(MOVE_QUEUE)
+      .catch(onError)
+      .finally(() => {
+        sending = false;
+        if (again) {
+          again = false;
+          wake();
+        }
+      });
+  }
+
+  await boss.work(MOVE_QUEUE, { localConcurrency: 1, pollingIntervalSeconds: 2 }, async () => {
+    const started = Date.now();
+    await markLost(pool);
+    for (;;) {
+      const chunk = await mover.moveChunk();
+      if (chunk.jobs + chunk.failedJobs === 0) return;
+      if (Date.now() - started > MAX_RUN_MS) {
+        wake();
+        return;
+      }
+    }
+  });
+  await boss.schedule(MOVE_QUEUE, "* * * * *");
+  wake();
+  return { wake };
+}

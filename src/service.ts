@@ -1,0 +1,58 @@
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { PgBoss } from "pg-boss";
+import { createApp } from "./app.ts";
+import type { Config } from "./config.ts";
+import { createDatabase } from "./db/client.ts";
+import { applyMigrations } from "./db/migrate.ts";
+import { createStager } from "./intake/stager.ts";
+import { createMover } from "./mover/move.ts";
+import { createPartitions } from "./mover/partitions.ts";
+import { startMoverWorker } from "./mover/worker.ts";
+
+export type Service = { url: string; stop: () => Promise<void> };
+
+const log = (msg: string, fields: Record<string, unknown> = {}) =>
+  console.error(JSON.stringify({ level: "warn", msg, ...fields }));
+
+/** Database → migrations → mover workers → HTTP. stop() undoes it in reverse, letting in-flight work finish. */
+export async function startService(config: Config & { databaseUrl: string }): Promise<Service> {
+  await applyMigrations(config.databaseUrl, config.stagingDurability);
+  const db = createDatabase(config.databaseUrl);
+
+  const boss = new PgBoss({ connectionString: config.databaseUrl, max: 4, useListenNotify: true });
+  boss.on("error", (error) => log("pg-boss error", { error: error.message }));
+  await boss.start();
+  const mover = createMover(db.pool, createPartitions(db.pool, config.timeZone), config.moverChunkRows);
+  const worker = await startMoverWorker(boss, db.pool, mover, (error) =>
+    log("could not wake the mover", { error: (error as Error).message }),
+  );
+  let workersRunning = true;
+
+  const stager = createStager(db.pool, config.timeZone, worker.wake);
+  const app = createApp({
+    pool: db.pool,
+    stager,
+    workersRunning: () => workersRunning,
+    timeZone: config.timeZone,
+    bodyLimitBytes: config.bodyLimitBytes,
+    maxRidesPerRequest: config.maxRidesPerRequest,
+  });
+
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
+    async stop() {
+      // New connections are refused at once; requests already in flight are answered.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      workersRunning = false;
+      // The mover finishes the chunk it is in (each chunk is one transaction).
+      await boss.stop({ graceful: true, timeout: 30_000, close: true });
+      await db.pool.end();
+    },
+  };
+}

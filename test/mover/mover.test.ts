@@ -1,0 +1,98 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Service } from "../../src/service.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { getJson, post, ride, startTestService, waitForJob } from "../support/service.ts";
+
+let db: TestDatabase;
+let service: Service;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  service = await startTestService(db.url);
+});
+afterAll(async () => {
+  await service?.stop();
+  await db?.drop();
+});
+
+/** Stages a job behind the service's back, as a producer on an older version might have left it. */
+async function stageDirectly(rides: unknown[]): Promise<number> {
+  const { rows } = await db.pool.query(
+    `WITH j AS (INSERT INTO jobs (accepted) VALUES ($1) RETURNING id)
+     INSERT INTO staging (job_id, ride_count, months, rides) SELECT id, $1, '{2013-01}', $2::jsonb FROM j RETURNING job_id`,
+    [rides.length, JSON.stringify(rides)],
+  );
+  return rows[0].job_id;
+}
+
+const utcRide = (id: number, overrides: Record<string, unknown> = {}) =>
+  ride({ id, from_date: "2013-01-02T10:00:00.000Z", booking_created: "2013-01-02T09:00:00.000Z", ...overrides });
+
+describe("a payload the database refuses", () => {
+  it("fails that job with the reason and still moves the jobs around it", async () => {
+    const before = await stageDirectly([utcRide(730001)]);
+    const poison = await stageDirectly([utcRide(730002), utcRide(730003, { from_lat: "north" })]);
+    const after = await stageDirectly([utcRide(730004)]);
+    const woken = await post(service.url, JSON.stringify(ride({ id: 730005 })), "application/json");
+
+    const failed = await waitForJob(service.url, poison);
+    expect(failed).toMatchObject({ status: "failed", accepted: 2, stored: 0, failed: 2 });
+    expect(failed.error).toMatch(/the database refused the rides: invalid input syntax for type double precision/);
+    expect(failed.finished_at).toBeTruthy();
+    for (const jobId of [before, after, woken.body.job_id]) {
+      expect((await waitForJob(service.url, jobId)).status).toBe("done");
+    }
+    const stored = await db.pool.query("SELECT id FROM rides WHERE id BETWEEN 730001 AND 730005 ORDER BY id");
+    expect(stored.rows.map((r) => r.id)).toEqual([730001, 730004, 730005]);
+    expect((await db.pool.query("SELECT count(*)::int AS n FROM staging")).rows[0].n).toBe(0);
+  });
+});
+
+describe("a staged payload that vanished", () => {
+  it("is reported lost, not queued forever", async () => {
+    // Hold the mover's lock so the job stays staged, then empty staging as crash recovery would.
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      await blocker.query("SELECT pg_advisory_lock(hashtext('rides-mover'))");
+      const one = await post(service.url, JSON.stringify(ride({ id: 740001 })), "application/json");
+      const two = await post(service.url, JSON.stringify(ride({ id: 740002 })), "application/json");
+      expect((await getJson(service.url, `/v1/jobs/${one.body.job_id}`)).body.status).toBe("queued");
+      await db.pool.query("TRUNCATE staging");
+
+      const lost = (await getJson(service.url, `/v1/jobs/${one.body.job_id}`)).body;
+      expect(lost).toMatchObject({ status: "lost", stored: 0, error: expect.stringMatching(/send them again/) });
+      const listed = (await getJson(service.url, "/v1/jobs?status=lost")).body.jobs.map((j: { job_id: number }) => j.job_id);
+      expect(listed).toEqual([two.body.job_id, one.body.job_id]);
+    } finally {
+      await blocker.end();
+    }
+    const next = await post(service.url, JSON.stringify(ride({ id: 740003 })), "application/json");
+    expect((await waitForJob(service.url, next.body.job_id)).status).toBe("done");
+    expect((await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id IN (740001, 740002)")).rows[0].n).toBe(0);
+  });
+});
+
+describe("job listing", () => {
+  it("filters by status, since and limit, newest first", async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { body } = await post(service.url, JSON.stringify(ride({ id: 750001 + i })), "application/json");
+      ids.push(body.job_id);
+      await waitForJob(service.url, body.job_id);
+    }
+    const since = (await getJson(service.url, `/v1/jobs/${ids[1]}`)).body.received_at;
+    const listed = (await getJson(service.url, `/v1/jobs?status=done&since=${since}&limit=5`)).body.jobs;
+    expect(listed.map((j: { job_id: number }) => j.job_id)).toEqual([ids[2], ids[1]]);
+    expect((await getJson(service.url, "/v1/jobs?limit=1")).body.jobs).toHaveLength(1);
+  });
+
+  it("answers 400 naming a bad parameter", async () => {
+    for (const [query, name] of [["status=gone", "status"], ["limit=0", "limit"], ["since=yesterday", "since"], ["colour=red", "colour"]]) {
+      const { status, body } = await getJson(service.url, `/v1/jobs?${query}`);
+      expect(status).toBe(400);
+      expect(body.detail).toContain(`query parameter ${name}`);
+    }
+  });
+});

@@ -1,0 +1,60 @@
+import { readFileSync } from "node:fs";
+import { loadConfig } from "../../src/config.ts";
+import { startService, type Service } from "../../src/service.ts";
+
+export const SAMPLE_CSV = readFileSync(new URL("../../../shared/data/xrides-2013-sample.csv", import.meta.url), "utf8");
+
+/** The real service on a free loopback port against a test database; env entries override the config. */
+export async function startTestService(databaseUrl: string, env: Record<string, string> = {}): Promise<Service> {
+  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", ...env, DATABASE_URL: databaseUrl });
+  return startService({ ...config, databaseUrl });
+}
+
+export type PostResult = { status: number; headers: Headers; body: any };
+
+export async function post(url: string, body: string, contentType: string, path = "/v1/rides"): Promise<PostResult> {
+  const response = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": contentType }, body });
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+export async function getJson(url: string, path: string): Promise<PostResult> {
+  const response = await fetch(`${url}${path}`);
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+/** Polls a job until it leaves `queued` (the mover runs in the background). */
+export async function waitForJob(url: string, jobId: number, timeoutMs = 15_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await getJson(url, `/v1/jobs/${jobId}`);
+    if (body.status !== "queued") return body;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still queued after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A valid ride as a JSON sender posts it; fields can be overridden. */
+export function ride(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: 900001,
+    user_id: 22177,
+    vehicle_model_id: 28,
+    package_id: null,
+    travel_type_id: 2,
+    from_area_id: 83,
+    to_area_id: 448,
+    from_city_id: null,
+    to_city_id: null,
+    from_date: "2013-01-01T02:00:00+05:30",
+    to_date: null,
+    online_booking: false,
+    mobile_site_booking: false,
+    booking_created: "2013-01-01T01:39:00+05:30",
+    from_lat: 12.92415,
+    from_long: 77.67229,
+    to_lat: 12.92732,
+    to_long: 77.63575,
+    car_cancellation: false,
+    ...overrides,
+  };
+}
