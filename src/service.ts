@@ -12,7 +12,7 @@ import { startMoverWorker } from "./mover/worker.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 
-export type Service = { url: string; stop: () => Promise<void> };
+export type Service = { url: string; app: ReturnType<typeof createApp>; stop: () => Promise<void> };
 
 /** Database → migrations → mover workers → HTTP. stop() undoes it in reverse, letting in-flight work finish. */
 export async function startService(config: Config & { databaseUrl: string }, log = createLogger(config.logLevel)): Promise<Service> {
@@ -47,6 +47,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
 
   return {
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
+    app,
     async stop() {
       // New connections are refused at once; requests already in flight are answered.
       await new Promise<void>((resolve) => server.close(() => resolve()));
