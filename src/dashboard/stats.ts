@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { type Job, JOB_STATUSES, listJobs } from "../jobs/status.ts";
+import { type Job, JOB_STATUSES, listJobs, markLost } from "../jobs/status.ts";
 import { type Backlog, jobCounts, stagingBacklog } from "../observability/database-stats.ts";
 
 export const FRESHNESS_WINDOW_MINUTES = 15;
@@ -25,15 +25,17 @@ SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhreli
 WHERE i.inhparent = 'rides'::regclass ORDER BY c.relname DESC LIMIT 1`;
 const PARTITION_NAME = /^rides_\d{4}_\d{2}$/;
 
-// Hours are wall-clock hours in the rides' zone, every hour of the window listed (zeros included).
+// Hours are wall-clock hours in the rides' zone: the $2 * 24 hours up to the one holding
+// $1, every one listed (zeros included), counting rides from the first hour's start to $1.
 const RIDES_PER_HOUR = `
-WITH hours AS (
-  SELECT generate_series(
-    date_trunc('hour', $1::timestamptz AT TIME ZONE $3) - make_interval(hours => $2 * 24 - 1),
-    date_trunc('hour', $1::timestamptz AT TIME ZONE $3), interval '1 hour') AS hour
+WITH bounds AS (
+  SELECT date_trunc('hour', $1::timestamptz AT TIME ZONE $3) AS last_hour,
+         date_trunc('hour', $1::timestamptz AT TIME ZONE $3) - make_interval(hours => $2 * 24 - 1) AS first_hour
+), hours AS (
+  SELECT generate_series(first_hour, last_hour, interval '1 hour') AS hour FROM bounds
 ), counts AS (
   SELECT date_trunc('hour', from_date AT TIME ZONE $3) AS hour, travel_type_id, count(*)::int AS rides
-  FROM rides WHERE from_date > $1::timestamptz - make_interval(hours => $2 * 24) AND from_date <= $1::timestamptz
+  FROM rides, bounds WHERE from_date >= first_hour AT TIME ZONE $3 AND from_date <= $1::timestamptz
   GROUP BY 1, 2
 )
 SELECT to_char(h.hour, 'YYYY-MM-DD HH24:00') AS hour, c.travel_type_id AS "travelType", c.rides
@@ -81,6 +83,8 @@ async function ridesPerHour(pool: pg.Pool, zone: string, days: number, until?: s
 
 /** Everything the dashboard shows, read from the database (so it is the same whichever process answers). */
 export async function dashboardStats(pool: pg.Pool, zone: string, window: { days: number; until?: string }): Promise<DashboardStats> {
+  // First, so the counts below already show a job whose staged rides vanished as lost.
+  await markLost(pool);
   const [intake, backlog, freshness, jobs, failed, lost, perHour] = await Promise.all([
     pool.query(INTAKE, [JOB_STATUSES]).then((result) => result.rows[0]),
     stagingBacklog(pool),

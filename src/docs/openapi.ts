@@ -143,6 +143,12 @@ export function docsRoutes(app: Hono, timeZone: string) {
       openAPIRouteHandler(app, {
         documentation: {
           info: { title: "rides-ingest", version: "1", description: "Ride intake for XRides: send rides, follow jobs, read stored rides." },
+          tags: [
+            { name: "rides", description: "Send rides and read stored ones" },
+            { name: "jobs", description: "Follow what became of the rides sent" },
+            { name: "operations", description: "Health, metrics and these docs" },
+            { name: "dashboard", description: "The live dashboard at /" },
+          ],
           components: components(timeZone),
         },
         excludeStaticFile: false,
