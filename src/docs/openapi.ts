@@ -130,6 +130,8 @@ export const JOB_LIST_RESPONSE: OpenAPIV3_1.ResponseObject = {
   content: json({ type: "object", required: ["jobs"], properties: { jobs: { type: "array", items: ref("Job") } } }),
 };
 export const RIDE_RESPONSE: OpenAPIV3_1.ResponseObject = { description: "The stored ride", content: json(ref("Ride")) };
+/** The {id} of /v1/jobs/{id} and /v1/rides/{id} (see idParam). */
+export const ID_PARAMETER: OpenAPIV3_1.ParameterObject = { name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } };
 export const UNAVAILABLE = problem("The database is unreachable (Retry-After says when to retry)");
 
 const SCALAR_BUNDLE = packageFile("@scalar/api-reference", "./browser/standalone.js");

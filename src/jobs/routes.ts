@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type pg from "pg";
 import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
-import { JOB_LIST_RESPONSE, JOB_RESPONSE, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
+import { ID_PARAMETER, JOB_LIST_RESPONSE, JOB_RESPONSE, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
 import { idParam, validateQuery } from "../http/validate-query.ts";
 import { getJob, JOB_STATUSES, listJobs } from "./status.ts";
@@ -39,7 +39,7 @@ export function jobRoutes(pool: pg.Pool) {
       describeRoute({
         tags: ["jobs"],
         summary: "A job's outcome: queued, done, failed or lost",
-        parameters: [{ name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } }],
+        parameters: [ID_PARAMETER],
         responses: { 200: JOB_RESPONSE, 404: problem("No such job"), 503: UNAVAILABLE },
       }),
       async (c) => {

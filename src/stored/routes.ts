@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { describeRoute } from "hono-openapi";
 import type pg from "pg";
-import { problem, RIDE_RESPONSE, UNAVAILABLE } from "../docs/openapi.ts";
+import { ID_PARAMETER, problem, RIDE_RESPONSE, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
 import { idParam } from "../http/validate-query.ts";
 import { findRide } from "./find-ride.ts";
@@ -12,7 +12,7 @@ export function storedRoutes(pool: pg.Pool) {
     describeRoute({
       tags: ["rides"],
       summary: "A stored ride, in the shape a sender posts (times in UTC)",
-      parameters: [{ name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } }],
+      parameters: [ID_PARAMETER],
       responses: { 200: RIDE_RESPONSE, 404: problem("Not stored (yet)"), 503: UNAVAILABLE },
     }),
     async (c) => {
