@@ -40,5 +40,3 @@ export function createApp(deps: AppDeps) {
   app.notFound(notFound);
   return app;
 }
-
-export type AppType = ReturnType<typeof createApp>;
