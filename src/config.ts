@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
 
 const integer = (name: string, fallback: number, min: number, max: number) =>
   v.pipe(
@@ -37,6 +38,7 @@ const ConfigSchema = v.object({
     "unlogged",
   ),
   DATA_DIR: v.optional(v.string(), ".data"),
+  LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`), "warn"),
 });
 
 export type Config = {
@@ -49,6 +51,7 @@ export type Config = {
   moverChunkRows: number;
   stagingDurability: "unlogged" | "logged";
   dataDir: string;
+  logLevel: LogLevel;
 };
 
 /** Reads the environment once at boot; a bad value stops the process with every problem named. */
@@ -72,5 +75,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     moverChunkRows: c.MOVER_CHUNK_ROWS,
     stagingDurability: c.STAGING_DURABILITY,
     dataDir: c.DATA_DIR,
+    logLevel: c.LOG_LEVEL,
   };
 }

@@ -9,23 +9,22 @@ import { createStager } from "./intake/stager.ts";
 import { createMover } from "./mover/move.ts";
 import { createPartitions } from "./mover/partitions.ts";
 import { startMoverWorker } from "./mover/worker.ts";
+import { createLogger } from "./observability/logger.ts";
+import { createMetrics } from "./observability/metrics.ts";
 
-export type Service = { url: string; stop: () => Promise<void> };
-
-const log = (msg: string, fields: Record<string, unknown> = {}) =>
-  console.error(JSON.stringify({ level: "warn", msg, ...fields }));
+export type Service = { url: string; app: ReturnType<typeof createApp>; stop: () => Promise<void> };
 
 /** Database → migrations → mover workers → HTTP. stop() undoes it in reverse, letting in-flight work finish. */
-export async function startService(config: Config & { databaseUrl: string }): Promise<Service> {
+export async function startService(config: Config & { databaseUrl: string }, log = createLogger(config.logLevel)): Promise<Service> {
   await applyMigrations(config.databaseUrl, config.stagingDurability);
   const db = createDatabase(config.databaseUrl);
 
   const boss = new PgBoss({ connectionString: config.databaseUrl, max: 4, useListenNotify: true });
-  boss.on("error", (error) => log("pg-boss error", { error: error.message }));
+  boss.on("error", (error) => log.warn({ error: error.message }, "pg-boss error"));
   await boss.start();
   const mover = createMover(db.pool, createPartitions(db.pool, config.timeZone), config.moverChunkRows);
   const worker = await startMoverWorker(boss, db.pool, mover, (error) =>
-    log("could not wake the mover", { error: (error as Error).message }),
+    log.warn({ error: (error as Error).message }, "could not wake the mover"),
   );
   let workersRunning = true;
 
@@ -37,6 +36,8 @@ export async function startService(config: Config & { databaseUrl: string }): Pr
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
     maxRidesPerRequest: config.maxRidesPerRequest,
+    log,
+    metrics: createMetrics(db.pool),
   });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -46,6 +47,7 @@ export async function startService(config: Config & { databaseUrl: string }): Pr
 
   return {
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
+    app,
     async stop() {
       // New connections are refused at once; requests already in flight are answered.
       await new Promise<void>((resolve) => server.close(() => resolve()));

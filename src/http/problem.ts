@@ -44,6 +44,7 @@ export function problemResponse(c: Context, problem: Problem): Response {
     status: problem.status,
     detail: problem.detail,
     instance: c.req.path,
+    request_id: c.get("requestId"),
     ...problem.extra,
   };
   return c.body(JSON.stringify(body), problem.status as ContentfulStatusCode, {
@@ -66,7 +67,7 @@ export function onError(error: Error, c: Context): Response {
       }),
     );
   }
-  console.error(JSON.stringify({ level: "error", msg: "unhandled error", path: c.req.path, error: error.message }));
+  c.get("log")?.error({ path: c.req.path, error: error.message }, "unhandled error");
   return problemResponse(c, new Problem(500, "an unexpected error occurred; nothing from this request was accepted"));
 }
 

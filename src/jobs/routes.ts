@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import type pg from "pg";
+import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
+import { ID_PARAMETER, JOB_LIST_RESPONSE, JOB_RESPONSE, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
 import { idParam, validateQuery } from "../http/validate-query.ts";
 import { getJob, JOB_STATUSES, listJobs } from "./status.ts";
@@ -19,14 +21,32 @@ const ListQuery = v.strictObject(
 
 export function jobRoutes(pool: pg.Pool) {
   return new Hono()
-    .get("/v1/jobs", async (c) => {
-      const query = validateQuery(c, ListQuery);
-      return c.json({ jobs: await listJobs(pool, query) });
-    })
-    .get("/v1/jobs/:id", async (c) => {
-      const id = idParam(c.req.param("id"));
-      const job = id === undefined ? undefined : await getJob(pool, id);
-      if (!job) throw new Problem(404, `no job ${c.req.param("id")}`);
-      return c.json(job);
-    });
+    .get(
+      "/v1/jobs",
+      describeRoute({
+        tags: ["jobs"],
+        summary: "List jobs to reconcile, newest first",
+        parameters: queryParameters(ListQuery),
+        responses: { 200: JOB_LIST_RESPONSE, 400: problem("A bad query parameter, named"), 503: UNAVAILABLE },
+      }),
+      async (c) => {
+        const query = validateQuery(c, ListQuery);
+        return c.json({ jobs: await listJobs(pool, query) });
+      },
+    )
+    .get(
+      "/v1/jobs/:id",
+      describeRoute({
+        tags: ["jobs"],
+        summary: "A job's outcome: queued, done, failed or lost",
+        parameters: [ID_PARAMETER],
+        responses: { 200: JOB_RESPONSE, 404: problem("No such job"), 503: UNAVAILABLE },
+      }),
+      async (c) => {
+        const id = idParam(c.req.param("id"));
+        const job = id === undefined ? undefined : await getJob(pool, id);
+        if (!job) throw new Problem(404, `no job ${c.req.param("id")}`);
+        return c.json(job);
+      },
+    );
 }

@@ -1,0 +1,75 @@
+// Runs in the browser: refreshes the server-rendered dashboard from /dashboard/stats.
+const REFRESH_MS = 5000;
+const TRAVEL_TYPES = { 1: "long distance", 2: "point to point", 3: "hourly rental" };
+const COLOURS = { 1: "#7b5ea7", 2: "#2f7ed8", 3: "#f28f43" };
+const statsUrl = `/dashboard/stats${location.search}`;
+
+const seconds = (value) => (value === null ? "–" : `${value.toFixed(2)} s`);
+const setText = (id, text) => {
+  document.getElementById(id).textContent = String(text);
+};
+
+const chart = new Chart(document.getElementById("rides-per-hour"), {
+  type: "bar",
+  data: { labels: [], datasets: [] },
+  options: {
+    animation: false,
+    maintainAspectRatio: false,
+    scales: { x: { stacked: true, ticks: { maxTicksLimit: 12 } }, y: { stacked: true, beginAtZero: true, title: { display: true, text: "rides" } } },
+  },
+});
+
+function jobRow(job) {
+  const row = document.createElement("tr");
+  const link = document.createElement("a");
+  link.href = `/v1/jobs/${job.job_id}`;
+  link.textContent = job.job_id;
+  const cells = [link, job.status, job.received_at, job.error ?? ""];
+  for (const content of cells) {
+    const cell = document.createElement("td");
+    cell.append(content);
+    row.append(cell);
+  }
+  return row;
+}
+
+function render(stats) {
+  setText("updated-at", stats.at);
+  setText("intake-last-minute", stats.intake.lastMinute);
+  setText("intake-last-hour", stats.intake.lastHour);
+  setText("backlog-rides", stats.backlog.rides);
+  setText("backlog-jobs", stats.backlog.jobs);
+  setText("backlog-oldest", seconds(stats.backlog.oldestAgeSeconds));
+  setText("freshness-p50", seconds(stats.freshness.p50));
+  setText("freshness-p95", seconds(stats.freshness.p95));
+  setText("freshness-jobs", stats.freshness.jobs);
+  for (const status of ["done", "failed", "lost", "queued"]) setText(`jobs-${status}`, stats.jobs[status]);
+  setText("chart-range", `${stats.ridesPerHour.days} days to ${stats.ridesPerHour.until}`);
+
+  const problems = [...stats.failed, ...stats.lost];
+  const body = document.getElementById("problem-jobs");
+  if (problems.length > 0) body.replaceChildren(...problems.map(jobRow));
+
+  chart.data.labels = stats.ridesPerHour.hours;
+  chart.data.datasets = Object.entries(stats.ridesPerHour.byTravelType).map(([type, counts]) => ({
+    label: TRAVEL_TYPES[type] ?? `travel type ${type}`,
+    data: counts,
+    backgroundColor: COLOURS[type] ?? "#888",
+  }));
+  chart.update();
+  document.body.dataset.renderedAt = stats.at;
+}
+
+async function refresh() {
+  try {
+    const response = await fetch(statsUrl);
+    if (!response.ok) throw new Error(`stats answered ${response.status}`);
+    render(await response.json());
+    document.getElementById("updated-at").classList.remove("stale");
+  } catch {
+    document.getElementById("updated-at").classList.add("stale");
+  }
+}
+
+render(JSON.parse(document.getElementById("initial-stats").textContent));
+setInterval(refresh, REFRESH_MS);

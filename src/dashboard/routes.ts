@@ -1,0 +1,63 @@
+import { fileURLToPath } from "node:url";
+import { Hono } from "hono";
+import { describeRoute } from "hono-openapi";
+import type pg from "pg";
+import * as v from "valibot";
+import { problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
+import { packageFile, serveFile } from "../http/static-file.ts";
+import { validateQuery } from "../http/validate-query.ts";
+import { dashboardPage } from "./page.ts";
+import { dashboardStats } from "./stats.ts";
+
+const WindowQuery = v.strictObject(
+  {
+    days: v.optional(
+      v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(31, "must be at most 31")),
+      "7",
+    ),
+    until: v.optional(v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 timestamp with offset, e.g. 2013-01-06T00:00:00Z"))),
+  },
+  "is not a known parameter (days, until)",
+);
+
+const windowParameters = queryParameters(WindowQuery, {
+  days: "days of rides per hour to chart (default 7)",
+  until: "end of the chart's window (default: the newest ride's from_date)",
+});
+const JAVASCRIPT = "text/javascript; charset=utf-8";
+
+/** GET / (the dashboard), its live numbers as JSON, and the two scripts it loads (served from this app: no CDN). */
+export function dashboardRoutes(pool: pg.Pool, timeZone: string) {
+  const stats = (query: v.InferOutput<typeof WindowQuery>) => dashboardStats(pool, timeZone, query);
+  return new Hono()
+    .get(
+      "/",
+      describeRoute({
+        tags: ["dashboard"],
+        summary: "The live dashboard (HTML)",
+        parameters: windowParameters,
+        responses: { 200: { description: "HTML page" }, 400: problem("A bad query parameter, named"), 503: UNAVAILABLE },
+      }),
+      async (c) => c.html(dashboardPage(await stats(validateQuery(c, WindowQuery)))),
+    )
+    .get(
+      "/dashboard/stats",
+      describeRoute({
+        tags: ["dashboard"],
+        summary: "The dashboard's numbers: intake, backlog, freshness, jobs, rides per hour by travel type",
+        parameters: windowParameters,
+        responses: { 200: { description: "The numbers", content: { "application/json": { schema: { type: "object" } } } }, 400: problem("A bad query parameter, named"), 503: UNAVAILABLE },
+      }),
+      async (c) => c.json(await stats(validateQuery(c, WindowQuery))),
+    )
+    .get(
+      "/dashboard/chart.js",
+      describeRoute({ tags: ["dashboard"], summary: "Chart.js, served from the app", responses: { 200: { description: "JavaScript" } } }),
+      serveFile(packageFile("chart.js", "./chart.umd.min.js"), JAVASCRIPT),
+    )
+    .get(
+      "/dashboard/dashboard.js",
+      describeRoute({ tags: ["dashboard"], summary: "The dashboard's refresh script", responses: { 200: { description: "JavaScript" } } }),
+      serveFile(fileURLToPath(new URL("./browser/dashboard.js", import.meta.url)), JAVASCRIPT),
+    );
+}

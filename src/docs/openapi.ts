@@ -1,0 +1,169 @@
+import { Scalar } from "@scalar/hono-api-reference";
+import { toJsonSchema } from "@valibot/to-json-schema";
+import { Hono } from "hono";
+import { describeRoute, openAPIRouteHandler } from "hono-openapi";
+import type { OpenAPIV3, OpenAPIV3_1 } from "openapi-types";
+import type * as v from "valibot";
+import { packageFile, serveFile } from "../http/static-file.ts";
+import { JOB_STATUSES } from "../jobs/status.ts";
+import { RIDE_FIELDS, rideSchema } from "../rides/ride.ts";
+
+type Schema = OpenAPIV3_1.SchemaObject;
+
+/** A valibot schema as OpenAPI 3.1 (JSON Schema 2020-12) in the shape a client sends; transforms are left to the description. */
+export function jsonSchemaOf(schema: v.GenericSchema): Schema {
+  const { $schema: _, ...json } = toJsonSchema(schema, { target: "draft-2020-12", typeMode: "input", errorMode: "ignore" });
+  return json as Schema;
+}
+
+/** The properties of a query-parameter object schema as OpenAPI parameters. */
+export function queryParameters(schema: v.GenericSchema, descriptions: Record<string, string> = {}): OpenAPIV3_1.ParameterObject[] {
+  const json = jsonSchemaOf(schema);
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: "query",
+    required: json.required?.includes(name) ?? false,
+    description: descriptions[name],
+    // openapi-types types 3.1 parameters with 3.0 schemas; the document itself is 3.1.
+    schema: property as OpenAPIV3.SchemaObject,
+  }));
+}
+
+const ref = (name: string): OpenAPIV3_1.ReferenceObject => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Schema | OpenAPIV3_1.ReferenceObject) => ({ "application/json": { schema } });
+export const problem = (description: string): OpenAPIV3_1.ResponseObject => ({
+  description,
+  content: { "application/problem+json": { schema: ref("Problem") } },
+});
+
+const job: Schema = {
+  type: "object",
+  required: ["job_id", "status", "accepted", "stored", "failed", "error", "received_at", "finished_at"],
+  properties: {
+    job_id: { type: "integer" },
+    status: { enum: [...JOB_STATUSES], type: "string" },
+    accepted: { type: "integer", description: "rides accepted with the job" },
+    stored: { type: "integer", description: "rides stored in rides" },
+    failed: { type: "integer", description: "rides of a failed job" },
+    error: { type: ["string", "null"], description: "why the job failed or was lost" },
+    received_at: { type: "string", format: "date-time" },
+    finished_at: { type: ["string", "null"], format: "date-time" },
+  },
+};
+
+const rejected: Schema = {
+  type: "array",
+  items: {
+    type: "object",
+    required: ["index", "id", "errors"],
+    properties: {
+      index: { type: "integer", description: "position of the ride in the body (0-based; CSV: data row)" },
+      id: { description: "the ride's id as sent, or null" },
+      errors: {
+        type: "array",
+        items: { type: "object", required: ["path", "message"], properties: { path: { type: "string" }, message: { type: "string" } } },
+      },
+    },
+  },
+};
+
+function components(timeZone: string): OpenAPIV3_1.ComponentsObject {
+  const ride: Schema = {
+    ...jsonSchemaOf(rideSchema(timeZone)),
+    description:
+      `A ride. Times are ISO 8601; without an offset they are read in ${timeZone} (or ?tz). ` +
+      "Flags take true/false or 0/1. Stored rides are served with times in UTC and flags as booleans.",
+  };
+  return {
+    schemas: {
+      Ride: ride,
+      Job: job,
+      Rejected: rejected,
+      Problem: {
+        type: "object",
+        description: "RFC 9457 problem details",
+        required: ["type", "title", "status", "detail"],
+        properties: {
+          type: { type: "string" },
+          title: { type: "string" },
+          status: { type: "integer" },
+          detail: { type: "string", description: "names the field or parameter and the reason" },
+          instance: { type: "string" },
+          request_id: { type: "string", description: "the X-Request-Id of the request, for finding its log lines" },
+        },
+      },
+    },
+  };
+}
+
+/** The request body of POST /v1/rides in each media type it is read from (the handler reads it by hand). */
+export const RIDES_REQUEST_BODY: OpenAPIV3_1.RequestBodyObject = {
+  required: true,
+  content: {
+    "application/json": { schema: { oneOf: [ref("Ride"), { type: "array", items: ref("Ride") }] } },
+    "application/x-ndjson": {
+      schema: { type: "string", description: "one Ride JSON object per line" },
+      example: '{"id":1,"user_id":17,...}\n{"id":2,"user_id":18,...}\n',
+    },
+    "text/csv": {
+      schema: {
+        type: "string",
+        description: `the producer's CSV: a header naming the ride fields (${RIDE_FIELDS.join(",")}; any case), NULL for missing values, times as M/D/YYYY H:MM in the sender's zone`,
+      },
+    },
+  },
+};
+
+export const ACCEPTED_RESPONSE: OpenAPIV3_1.ResponseObject = {
+  description: "The valid rides are committed and will be stored; follow the job at Location",
+  headers: { Location: { schema: { type: "string" }, description: "/v1/jobs/{job_id}" } },
+  content: json({
+    type: "object",
+    required: ["job_id", "status", "accepted", "rejected"],
+    properties: { job_id: { type: "integer" }, status: { const: "queued" }, accepted: { type: "integer" }, rejected: ref("Rejected") },
+  }),
+};
+
+export const JOB_RESPONSE: OpenAPIV3_1.ResponseObject = { description: "The job", content: json(ref("Job")) };
+export const JOB_LIST_RESPONSE: OpenAPIV3_1.ResponseObject = {
+  description: "Jobs, newest first",
+  content: json({ type: "object", required: ["jobs"], properties: { jobs: { type: "array", items: ref("Job") } } }),
+};
+export const RIDE_RESPONSE: OpenAPIV3_1.ResponseObject = { description: "The stored ride", content: json(ref("Ride")) };
+/** The {id} of /v1/jobs/{id} and /v1/rides/{id} (see idParam). */
+export const ID_PARAMETER: OpenAPIV3_1.ParameterObject = { name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } };
+export const UNAVAILABLE = problem("The database is unreachable (Retry-After says when to retry)");
+
+const SCALAR_BUNDLE = packageFile("@scalar/api-reference", "./browser/standalone.js");
+
+/** /openapi.json generated from the app's routes, and the Scalar reference at /docs with its script served locally. */
+export function docsRoutes(app: Hono, timeZone: string) {
+  return new Hono()
+    .get(
+      "/openapi.json",
+      describeRoute({ tags: ["operations"], summary: "This OpenAPI 3.1 document", responses: { 200: { description: "OpenAPI document" } } }),
+      openAPIRouteHandler(app, {
+        documentation: {
+          info: { title: "rides-ingest", version: "1", description: "Ride intake for XRides: send rides, follow jobs, read stored rides." },
+          tags: [
+            { name: "rides", description: "Send rides and read stored ones" },
+            { name: "jobs", description: "Follow what became of the rides sent" },
+            { name: "operations", description: "Health, metrics and these docs" },
+            { name: "dashboard", description: "The live dashboard at /" },
+          ],
+          components: components(timeZone),
+        },
+        excludeStaticFile: false,
+      }),
+    )
+    .get(
+      "/docs",
+      describeRoute({ tags: ["operations"], summary: "Interactive API reference (Scalar)", responses: { 200: { description: "HTML page" } } }),
+      Scalar({ url: "/openapi.json", cdn: "/docs/scalar.js", pageTitle: "rides-ingest API", withDefaultFonts: false }),
+    )
+    .get(
+      "/docs/scalar.js",
+      describeRoute({ tags: ["operations"], summary: "The Scalar script, served locally", responses: { 200: { description: "JavaScript" } } }),
+      serveFile(SCALAR_BUNDLE, "text/javascript; charset=utf-8"),
+    );
+}

@@ -1,0 +1,107 @@
+import type pg from "pg";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { JOB_STATUSES } from "../jobs/status.ts";
+import { jobCounts, jobsFinishedAfter, newestJobId, stagingBacklog } from "./database-stats.ts";
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/**
+ * The service's Prometheus metrics. Request and intake counters are counted in this
+ * process; the staging backlog, job totals and the mover's output are read from the
+ * database at scrape time, so they are right whichever process did the work.
+ */
+export function createMetrics(pool: pg.Pool) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const httpRequests = new Counter({
+    name: "http_requests_total",
+    help: "HTTP requests answered, by route and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers,
+  });
+  const httpDuration = new Histogram({
+    name: "http_request_duration_seconds",
+    help: "Time to answer an HTTP request, by route and status",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const ridesAccepted = new Counter({ name: "rides_accepted_total", help: "Rides validated and staged (answered 202)", registers });
+  const ridesRejected = new Counter({ name: "rides_rejected_total", help: "Rides refused by validation", registers });
+
+  const stagingRides = new Gauge({ name: "rides_staging_rides", help: "Rides in staging waiting for the mover", registers });
+  const stagingJobs = new Gauge({ name: "rides_staging_jobs", help: "Jobs in staging waiting for the mover", registers });
+  const stagingOldest = new Gauge({
+    name: "rides_staging_oldest_age_seconds",
+    help: "Age of the oldest staged job (0 when staging is empty)",
+    registers,
+  });
+  const jobs = new Gauge({ name: "rides_jobs", help: "Jobs in the database by status", labelNames: ["status"] as const, registers });
+  const jobsFinished = new Counter({
+    name: "rides_jobs_finished_total",
+    help: "Jobs that reached an outcome since this process started, by outcome",
+    labelNames: ["status"] as const,
+    registers,
+  });
+  const ridesStored = new Counter({ name: "rides_stored_total", help: "Rides the mover stored (its throughput)", registers });
+  const ridesFailed = new Counter({ name: "rides_failed_total", help: "Rides of failed jobs", registers });
+  const ackToStored = new Histogram({
+    name: "rides_ack_to_stored_seconds",
+    help: "Mover lag: from a job's 202 to its rides being stored",
+    buckets: LAG_BUCKETS,
+    registers,
+  });
+  const poolConnections = new Gauge({
+    name: "db_pool_connections",
+    help: "The HTTP pool's connections: total, idle, and requests waiting for one",
+    labelNames: ["state"] as const,
+    registers,
+  });
+
+  // Jobs finished before this process started were counted by its predecessor.
+  let watermark: Promise<number> | number = newestJobId(pool);
+  watermark.catch(() => {});
+
+  async function readDatabase() {
+    watermark = await Promise.resolve(watermark).catch(() => newestJobId(pool));
+    const backlog = await stagingBacklog(pool);
+    stagingRides.set(backlog.rides);
+    stagingJobs.set(backlog.jobs);
+    stagingOldest.set(backlog.oldestAgeSeconds);
+    const counts = await jobCounts(pool);
+    for (const status of JOB_STATUSES) jobs.set({ status }, counts[status]);
+    for (const job of await jobsFinishedAfter(pool, watermark)) {
+      jobsFinished.inc({ status: job.status });
+      ridesStored.inc(job.stored);
+      ridesFailed.inc(job.failed);
+      if (job.status === "done") ackToStored.observe(job.lagSeconds);
+      watermark = job.id;
+    }
+  }
+
+  return {
+    /** Counts one answered request; route is the matched pattern (never the raw path, to bound label cardinality). */
+    request(method: string, route: string, status: number, seconds: number) {
+      const labels = { method, route, status: String(status) };
+      httpRequests.inc(labels);
+      httpDuration.observe(labels, seconds);
+    },
+    ridesRead(accepted: number, rejected: number) {
+      ridesAccepted.inc(accepted);
+      ridesRejected.inc(rejected);
+    },
+    contentType: registry.contentType,
+    async scrape(): Promise<string> {
+      poolConnections.set({ state: "total" }, pool.totalCount);
+      poolConnections.set({ state: "idle" }, pool.idleCount);
+      poolConnections.set({ state: "waiting" }, pool.waitingCount);
+      await readDatabase();
+      return registry.metrics();
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,194 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Service } from "../../src/service.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { ride, SAMPLE_CSV, SAMPLE_CSV_PATH, startTestService } from "../support/service.ts";
+
+const CLI = new URL("../../src/cli/rides.ts", import.meta.url).pathname;
+
+let db: TestDatabase;
+let service: Service;
+let dir: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  service = await startTestService(db.url);
+  dir = await mkdtemp(path.join(tmpdir(), "rides-cli-"));
+});
+afterAll(async () => {
+  await service?.stop();
+  await db?.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+type Run = { code: number; stdout: string; stderr: string };
+
+/** The CLI as a user runs it: its own process, talking HTTP to the service. */
+function rides(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--experimental-strip-types", "--no-warnings", CLI, ...args],
+      { env: { ...process.env, RIDES_URL: service.url, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const storedRides = async () => (await db.pool.query("SELECT count(*)::int AS n FROM rides")).rows[0].n;
+
+describe("rides send", () => {
+  it("sends the producer's CSV in batches with a progress bar, waits for the jobs and sums up", async () => {
+    const run = await rides(["send", SAMPLE_CSV_PATH, "--batch-size", "50"]);
+    expect(run.stdout).toBe(
+      [
+        "xrides-2013-sample.csv: 200 rides in 4 batches",
+        "accepted  200",
+        "rejected  0",
+        "jobs      4: 4 done, 0 failed, 0 lost, 0 still queued",
+        "",
+      ].join("\n"),
+    );
+    expect(run.stderr.trim().split("\n").at(-1)).toMatch(/^\[#{30}\] 100% 200\/200 rides job \d+$/);
+    expect(run.code).toBe(0);
+    expect(await storedRides()).toBe(200);
+  });
+
+  it("reports each rejected ride by its place in the file, with the reasons, and exits 1", async () => {
+    const [header, ...rows] = SAMPLE_CSV.trim().split("\n");
+    const badLatitude = rows[3].split(",");
+    badLatitude[14] = "123.5";
+    const file = path.join(dir, "some-bad.csv");
+    await writeFile(file, [header, rows[0], rows[1], rows[2], badLatitude.join(","), "1,2,3"].join("\n"));
+
+    const run = await rides(["send", file, "--batch-size", "2"]);
+    expect(run.stdout).toContain("some-bad.csv: 5 rides in 3 batches");
+    expect(run.stdout).toContain("accepted  3");
+    expect(run.stdout).toContain("rejected  2");
+    expect(run.stdout).toContain(`  ride 4 (id ${badLatitude[0]}): from_lat must be between -90 and 90, got 123.5`);
+    expect(run.stdout).toMatch(/ {2}ride 5 \(id \?\): row \d+ has 3 fields, the header has 19/);
+    expect(run.stdout).toContain("jobs      2: 2 done");
+    expect(run.code).toBe(1);
+  });
+
+  it("sends NDJSON and JSON files", async () => {
+    const ndjson = path.join(dir, "rides.ndjson");
+    await writeFile(ndjson, [ride({ id: 800001 }), ride({ id: 800002 }), ride({ id: 800003 })].map((r) => JSON.stringify(r)).join("\n"));
+    const json = path.join(dir, "rides.json");
+    await writeFile(json, JSON.stringify([ride({ id: 800004 }), ride({ id: 800005 })]));
+
+    const fromNdjson = await rides(["send", ndjson, "--batch-size", "2"]);
+    expect(fromNdjson.stdout).toContain("rides.ndjson: 3 rides in 2 batches\naccepted  3\nrejected  0");
+    const fromJson = await rides(["send", json]);
+    expect(fromJson.stdout).toContain("rides.json: 2 rides in 1 batches\naccepted  2\nrejected  0");
+    expect([fromNdjson.code, fromJson.code]).toEqual([0, 0]);
+  });
+
+  it("refuses a file it cannot read with exit 2", async () => {
+    const run = await rides(["send", path.join(dir, "rides.txt")]);
+    expect(run.stderr).toMatch(/ENOENT|cannot tell the format/);
+    expect(run.code).toBe(2);
+  });
+});
+
+describe("through a proxy that answers 503 and 429 first", () => {
+  let proxy: Server;
+  let proxyUrl: string;
+  const seen: { method: string; path: string; key?: string; authorization?: string; body: string }[] = [];
+  let refusalsLeft = 0;
+
+  beforeAll(async () => {
+    proxy = createServer(async (request, response) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks).toString();
+      seen.push({
+        method: request.method!,
+        path: request.url!,
+        key: request.headers["idempotency-key"] as string | undefined,
+        authorization: request.headers.authorization,
+        body,
+      });
+      if (request.method === "POST" && request.url!.startsWith("/v1/rides") && refusalsLeft > 0) {
+        const status = refusalsLeft-- % 2 === 0 ? 503 : 429;
+        response.writeHead(status, { "content-type": "application/problem+json", "retry-after": "0" });
+        response.end(JSON.stringify({ status, detail: "busy" }));
+        return;
+      }
+      if (request.url === "/v1/query") {
+        // Stands in for the query endpoint, which another branch adds.
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(JSON.stringify({ columns: ["travel_type_id", "rides"], rows: [[2, 174], [3, 22], [1, 4]] }));
+        return;
+      }
+      const upstream = await fetch(`${service.url}${request.url}`, {
+        method: request.method,
+        headers: { "content-type": request.headers["content-type"] ?? "application/json" },
+        body: request.method === "GET" ? undefined : body,
+      });
+      response.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
+      response.end(await upstream.text());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+
+  it("retries a batch on 503/429 with the same Idempotency-Key and sends the API key as a bearer token", async () => {
+    seen.length = 0;
+    refusalsLeft = 2;
+    const run = await rides(["send", SAMPLE_CSV_PATH, "--batch-size", "100", "--concurrency", "1", "--url", proxyUrl], {
+      RIDES_API_KEY: "k-test-1",
+    });
+    expect(run.stdout).toContain("accepted  200");
+    expect(run.stderr).toContain("service answered 503; retrying in 0.0 s");
+    expect(run.stderr).toContain("service answered 429; retrying in 0.0 s");
+    expect(run.code).toBe(0);
+
+    const posts = seen.filter((request) => request.method === "POST");
+    expect(posts).toHaveLength(4);
+    const keys = posts.map((request) => request.key);
+    expect(new Set(keys.slice(0, 3)).size).toBe(1);
+    expect(keys[3]).not.toBe(keys[0]);
+    expect(keys.every((key) => typeof key === "string" && key.length > 10)).toBe(true);
+    expect(seen.every((request) => request.authorization === "Bearer k-test-1")).toBe(true);
+    expect(run.stdout + run.stderr).not.toContain("k-test-1");
+  });
+
+  it("rides query posts the JSON and prints the answer as a table", async () => {
+    seen.length = 0;
+    const run = await rides(["query", '{"group_by":["travel_type_id"]}', "--url", proxyUrl, "--api-key", "k-2"]);
+    expect(seen[0]).toMatchObject({ method: "POST", path: "/v1/query", body: '{"group_by":["travel_type_id"]}', authorization: "Bearer k-2" });
+    expect(run.stdout).toBe("travel_type_id  rides\n--------------  -----\n2               174\n3               22\n1               4\n(3 rows)\n");
+    expect(run.code).toBe(0);
+  });
+});
+
+describe("rides status and rides jobs", () => {
+  it("shows one job, and lists the failed ones", async () => {
+    const failed = (
+      await db.pool.query(
+        "INSERT INTO jobs (accepted, status, failed, error, finished_at) VALUES (4, 'failed', 4, 'refused for the test', now()) RETURNING id",
+      )
+    ).rows[0].id;
+    const status = await rides(["status", String(failed)]);
+    expect(status.stdout).toMatch(/^status +failed$/m);
+    expect(status.stdout).toMatch(/^error +refused for the test$/m);
+    expect(status.code).toBe(1);
+
+    const list = await rides(["jobs", "--status", "failed"]);
+    const lines = list.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^job_id +status +accepted +stored +failed +received_at +finished_at +error$/);
+    expect(lines.slice(2)).toHaveLength(1);
+    expect(lines[2]).toMatch(new RegExp(`^${failed} +failed +4 +0 +4 .* refused for the test$`));
+
+    const missing = await rides(["status", "99999999"]);
+    expect(missing.stderr).toContain("the service refused: 404 no job 99999999");
+    expect(missing.code).toBe(2);
+  });
+});
