@@ -5,6 +5,7 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createDatabase } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
+import { createBacklog } from "./intake/backlog.ts";
 import { createStager } from "./intake/stager.ts";
 import { createMover } from "./mover/move.ts";
 import { createPartitions } from "./mover/partitions.ts";
@@ -33,6 +34,9 @@ export async function startService(config: Config & { databaseUrl: string }): Pr
   const app = createApp({
     pool: db.pool,
     stager,
+    backlog: createBacklog(db.pool, config.stagingMaxRides),
+    apiKeys: config.apiKeys,
+    waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     workersRunning: () => workersRunning,
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
