@@ -12,21 +12,27 @@ export async function startTestService(databaseUrl: string, env: Record<string, 
 
 export type PostResult = { status: number; headers: Headers; body: any };
 
-export async function post(url: string, body: string, contentType: string, path = "/v1/rides"): Promise<PostResult> {
-  const response = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": contentType }, body });
+export async function post(
+  url: string,
+  body: BodyInit,
+  contentType: string,
+  path = "/v1/rides",
+  headers: Record<string, string> = {},
+): Promise<PostResult> {
+  const response = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": contentType, ...headers }, body });
   return { status: response.status, headers: response.headers, body: await response.json() };
 }
 
-export async function getJson(url: string, path: string): Promise<PostResult> {
-  const response = await fetch(`${url}${path}`);
+export async function getJson(url: string, path: string, headers: Record<string, string> = {}): Promise<PostResult> {
+  const response = await fetch(`${url}${path}`, { headers });
   return { status: response.status, headers: response.headers, body: await response.json() };
 }
 
 /** Polls a job until it leaves `queued` (the mover runs in the background). */
-export async function waitForJob(url: string, jobId: number, timeoutMs = 15_000): Promise<any> {
+export async function waitForJob(url: string, jobId: number, timeoutMs = 15_000, headers: Record<string, string> = {}): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { body } = await getJson(url, `/v1/jobs/${jobId}`);
+    const { body } = await getJson(url, `/v1/jobs/${jobId}`, headers);
     if (body.status !== "queued") return body;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still queued after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
