@@ -1,7 +1,7 @@
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { holdMover } from "../support/mover-lock.ts";
 import { post, ride, startTestService, waitForJob } from "../support/service.ts";
 
 let db: TestDatabase;
@@ -20,22 +20,11 @@ const json = "application/json";
 const rides = (from: number, count: number) => JSON.stringify(Array.from({ length: count }, (_, i) => ride({ id: from + i })));
 const count = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows[0].n as number;
 
-/** Holds the mover's cluster-wide lock, so staged rides pile up as if the mover could not keep up. */
-async function holdMover() {
-  const client = new pg.Client({ connectionString: db.url });
-  await client.connect();
-  await client.query("SELECT pg_advisory_lock(hashtext('rides-mover'))");
-  return async () => {
-    await client.query("SELECT pg_advisory_unlock(hashtext('rides-mover'))");
-    await client.end();
-  };
-}
-
 describe("the staging backlog cap", () => {
   it("answers 503 + Retry-After once staging holds STAGING_MAX_RIDES, and takes rides again once they moved", async () => {
     const jobs: number[] = [];
     let refused: Awaited<ReturnType<typeof post>> | undefined;
-    const release = await holdMover();
+    const release = await holdMover(db.url);
     try {
       for (let i = 0; i < 20 && !refused; i++) {
         const answer = await post(service.url, rides(620000 + i * 50, 50), json);
@@ -119,7 +108,7 @@ describe("?wait=stored", () => {
   });
 
   it("falls back to 202 queued when the move takes longer than WAIT_STORED_TIMEOUT_MS", async () => {
-    const release = await holdMover();
+    const release = await holdMover(db.url);
     let answer: Awaited<ReturnType<typeof post>>;
     const started = Date.now();
     try {
