@@ -53,7 +53,9 @@ export function startLoad(url: string, { firstId, senders = 4, ridesPerRequest =
     async moreAcks(more: number, timeoutMs = 60_000) {
       const target = acked() + more;
       await until(`${target} acknowledged requests`, () => acked() >= target || started >= maxRequests, timeoutMs);
-      if (acked() < target) throw new Error(`the load ran out after ${acked()} acknowledged requests`);
+      if (acked() < target) {
+        throw new Error(`the load ran out after ${acked()} acknowledged requests: ${JSON.stringify(countAnswers(sent))}`);
+      }
     },
     async stop(): Promise<Sent[]> {
       stopped = true;
@@ -104,10 +106,9 @@ export async function settle(url: string, pool: pg.Pool, sent: Sent[], timeoutMs
 
   const outcome: Outcome = {
     acknowledgedJobs: ackedJobs.length, acknowledged: 0, stored: 0, lost: 0, failed: 0, missingFromDone: 0,
-    duplicated: 0, storedUnacknowledged: 0, storedFromUnanswered: 0, queued: 0, answers: {},
+    duplicated: 0, storedUnacknowledged: 0, storedFromUnanswered: 0, queued: 0, answers: countAnswers(sent),
   };
   for (const s of sent) {
-    outcome.answers[s.status] = (outcome.answers[s.status] ?? 0) + 1;
     const inRides = s.ids.filter((id) => copies.has(id)).length;
     outcome.duplicated += s.ids.filter((id) => (copies.get(id) ?? 0) > 1).length;
     if (s.status !== 202) {
@@ -124,6 +125,13 @@ export async function settle(url: string, pool: pg.Pool, sent: Sent[], timeoutMs
     if (status === "done") outcome.missingFromDone += s.ids.length - inRides;
   }
   return outcome;
+}
+
+/** How many requests got each answer ("error": none). */
+export function countAnswers(sent: Sent[]): Record<string, number> {
+  const answers: Record<string, number> = {};
+  for (const s of sent) answers[s.status] = (answers[s.status] ?? 0) + 1;
+  return answers;
 }
 
 /** The counts the issue's closing note asks for, printed by every fault test. */
