@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type pg from "pg";
 import { type ApiKey, apiKeyAuth } from "./auth/api-keys.ts";
+import { refuseWhileDraining } from "./http/draining.ts";
 import { healthRoutes } from "./http/health.ts";
 import { notFound, onError } from "./http/problem.ts";
 import type { Backlog } from "./intake/backlog.ts";
@@ -15,6 +16,7 @@ export type AppDeps = {
   backlog: Backlog;
   apiKeys: ApiKey[];
   workersRunning: () => boolean;
+  draining: () => boolean;
   timeZone: string;
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
@@ -24,6 +26,7 @@ export type AppDeps = {
 export function createApp(deps: AppDeps) {
   const auth = apiKeyAuth(deps.apiKeys);
   const app = new Hono()
+    .use("*", refuseWhileDraining(deps.draining))
     // Every /v1 route needs a key; a route that needs one scope says so here.
     .use("/v1/*", auth("ingest", "read"))
     .on("POST", "/v1/rides", auth("ingest"))

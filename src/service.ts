@@ -29,6 +29,7 @@ export async function startService(config: Config & { databaseUrl: string }): Pr
     log("could not wake the mover", { error: (error as Error).message }),
   );
   let workersRunning = true;
+  let draining = false;
 
   const stager = createStager(db.pool, config.timeZone, worker.wake);
   const app = createApp({
@@ -38,6 +39,7 @@ export async function startService(config: Config & { databaseUrl: string }): Pr
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     workersRunning: () => workersRunning,
+    draining: () => draining,
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
     maxRidesPerRequest: config.maxRidesPerRequest,
@@ -51,8 +53,12 @@ export async function startService(config: Config & { databaseUrl: string }): Pr
   return {
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     async stop() {
-      // New connections are refused at once; requests already in flight are answered.
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // New connections are refused at once, new requests on open ones get a 503, and
+      // requests already in flight are answered.
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if ("closeIdleConnections" in server) server.closeIdleConnections();
+      await closed;
       workersRunning = false;
       // The mover finishes the chunk it is in (each chunk is one transaction).
       await boss.stop({ graceful: true, timeout: 30_000, close: true });
