@@ -2,7 +2,7 @@ import { afterAll, expect, it } from "vitest";
 import { holdMover } from "../support/mover-lock.ts";
 import { type Cluster, startCluster } from "./support/cluster.ts";
 import { report, settle, startLoad } from "./support/load.ts";
-import { type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
 let cluster: Cluster | undefined;
 let service: ServiceProcess | undefined;
@@ -39,4 +39,5 @@ it("fault 1: the service SIGKILLed under load and restarted: every 202 reaches d
   // A request killed between its commit and its 202 may be stored, but never one that got an answer other than 202.
   expect(outcome.storedUnacknowledged).toBe(outcome.storedFromUnanswered);
   expect(Object.keys(outcome.answers).sort()).toEqual(["202", "error"]);
+  expect(allOutput()).not.toMatch(LEAK);
 });

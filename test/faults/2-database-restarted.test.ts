@@ -1,7 +1,7 @@
 import { afterAll, expect, it } from "vitest";
 import { type Cluster, startCluster } from "./support/cluster.ts";
 import { countAnswers, report, settle, startLoad } from "./support/load.ts";
-import { type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
 let cluster: Cluster | undefined;
 let service: ServiceProcess | undefined;
@@ -43,4 +43,5 @@ it("fault 2: PostgreSQL restarted (fast shutdown) under load: 503 + Retry-After 
   expect(outcome.stored).toBe(outcome.acknowledged);
   expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
   expect(service.child.exitCode).toBeNull();
+  expect(allOutput()).not.toMatch(LEAK);
 });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { holdMover } from "../support/mover-lock.ts";
 import { type Cluster, startCluster } from "./support/cluster.ts";
 import { report, settle, startLoad } from "./support/load.ts";
-import { type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
 let cluster: Cluster | undefined;
 let service: ServiceProcess | undefined;
@@ -45,6 +45,7 @@ describe("fault 3: PostgreSQL crashed under load", () => {
     expect(outcome).toMatchObject({ queued: 0, failed: 0, missingFromDone: 0, duplicated: 0, storedUnacknowledged: 0 });
     expect(outcome.stored + outcome.lost).toBe(outcome.acknowledged);
     expect(service!.child.exitCode).toBeNull();
+    expect(allOutput()).not.toMatch(LEAK);
   });
 
   it("STAGING_DURABILITY=logged (postmaster SIGKILLed): nothing acknowledged is lost", async () => {
@@ -55,5 +56,6 @@ describe("fault 3: PostgreSQL crashed under load", () => {
     expect(outcome).toMatchObject({ lost: 0, queued: 0, failed: 0, missingFromDone: 0, duplicated: 0, storedUnacknowledged: 0 });
     expect(outcome.stored).toBe(outcome.acknowledged);
     expect(service!.child.exitCode).toBeNull();
+    expect(allOutput()).not.toMatch(LEAK);
   });
 });

@@ -3,7 +3,7 @@ import { holdMover } from "../support/mover-lock.ts";
 import { post, ride, waitForJob } from "../support/service.ts";
 import { type Cluster, startCluster } from "./support/cluster.ts";
 import { type Sent, report, settle } from "./support/load.ts";
-import { type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
 let cluster: Cluster | undefined;
 let service: ServiceProcess | undefined;
@@ -41,4 +41,5 @@ it("fault 4: a payload the database refuses during the move fails alone, with th
   expect(outcome).toMatchObject({ acknowledged: 60, stored: 58, failed: 2, lost: 0, queued: 0, missingFromDone: 0 });
   const statuses = await cluster.pool.query("SELECT id, status FROM jobs WHERE id = ANY($1) ORDER BY id", [sent.map((s) => s.jobId)]);
   expect(statuses.rows.filter((row) => row.status !== "done").map((row) => row.id)).toEqual([poisonJob]);
+  expect(allOutput()).not.toMatch(LEAK);
 });

@@ -2,7 +2,7 @@ import { afterAll, expect, it } from "vitest";
 import { ride } from "../support/service.ts";
 import { type Cluster, startCluster } from "./support/cluster.ts";
 import { type Sent, report, settle } from "./support/load.ts";
-import { type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
 let cluster: Cluster | undefined;
 let service: ServiceProcess | undefined;
@@ -44,4 +44,5 @@ it("fault 5: the same 10,000 rides sent three times concurrently are 10,000 rows
   });
   const stored = await cluster.pool.query<{ id: number; user_id: number; job_id: number }>("SELECT id, user_id, job_id FROM rides");
   for (const row of stored.rows) expect([row.job_id, row.user_id]).toEqual([lastJob.get(row.id)!.jobId, lastJob.get(row.id)!.copy + 1]);
+  expect(allOutput()).not.toMatch(LEAK);
 });

@@ -3,7 +3,7 @@ import { afterAll, expect, it } from "vitest";
 import { ride } from "../support/service.ts";
 import { type Cluster, startCluster, until } from "./support/cluster.ts";
 import { countAnswers, report, settle, startLoad } from "./support/load.ts";
-import { type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
 let cluster: Cluster | undefined;
 let service: ServiceProcess | undefined;
@@ -76,4 +76,5 @@ it("fault 6: SIGTERM stops taking requests, answers the ones in flight, lets the
   expect(outcome).toMatchObject({ lost: 0, failed: 0, queued: 0, missingFromDone: 0, duplicated: 0 });
   expect(outcome.stored).toBe(outcome.acknowledged);
   expect(outcome.storedUnacknowledged).toBe(outcome.storedFromUnanswered);
+  expect(allOutput()).not.toMatch(LEAK);
 });

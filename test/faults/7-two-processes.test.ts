@@ -1,7 +1,7 @@
 import { afterAll, expect, it } from "vitest";
 import { type Cluster, startCluster } from "./support/cluster.ts";
 import { report, settle, startLoad } from "./support/load.ts";
-import { type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
 let cluster: Cluster | undefined;
 const services: ServiceProcess[] = [];
@@ -50,4 +50,5 @@ it("fault 7: two processes on one database under load, one SIGKILLed: every 202 
   const jobOf = new Map(sent.filter((s) => s.status === 202).flatMap((s) => s.ids.map((id) => [id, s.jobId!] as const)));
   const written = await cluster.pool.query<{ id: number; job_id: number }>("SELECT id, job_id FROM ride_writes");
   expect(written.rows.filter((row) => jobOf.has(row.id) && jobOf.get(row.id) !== row.job_id)).toEqual([]);
+  expect(allOutput()).not.toMatch(LEAK);
 });

@@ -10,6 +10,9 @@ export async function startTestService(databaseUrl: string, env: Record<string, 
   return startService({ ...config, databaseUrl });
 }
 
+/** A stack trace or SQL text: neither may ever reach an answer or a log. */
+export const LEAK = /\n\s+at |INSERT INTO|SELECT .* FROM/;
+
 export type PostResult = { status: number; headers: Headers; body: any };
 
 export async function post(

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { freePort } from "../../../src/db/embedded.ts";
 
+export { LEAK } from "../../support/service.ts";
+
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
 export type ServiceProcess = {
@@ -12,6 +14,11 @@ export type ServiceProcess = {
   /** Resolves with the exit code (null when killed by a signal). */
   exited: Promise<number | null>;
 };
+
+const started: ServiceProcess[] = [];
+
+/** What every service process this test file started has written. */
+export const allOutput = () => started.map((service) => service.output()).join("\n");
 
 /** The service exactly as the container runs it: `node --experimental-strip-types src/main.ts`. */
 export async function startServiceProcess(
@@ -43,7 +50,9 @@ export async function startServiceProcess(
       reject(new Error(`the service exited with ${code} while starting:\n${output}`));
     });
   });
-  return { url: `http://127.0.0.1:${chosenPort}`, port: chosenPort, child, output: () => output, exited };
+  const service = { url: `http://127.0.0.1:${chosenPort}`, port: chosenPort, child, output: () => output, exited };
+  started.push(service);
+  return service;
 }
 
 /** Sends a signal and waits for the exit (bounded), returning the exit code. */
