@@ -1,19 +1,15 @@
 import { afterAll, expect, it } from "vitest";
 import { holdMover } from "../support/mover-lock.ts";
-import { type Cluster, startCluster } from "./support/cluster.ts";
+import { startCluster } from "./support/cluster.ts";
+import { cleanUp } from "./support/clean-up.ts";
 import { report, settle, startLoad } from "./support/load.ts";
-import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, startServiceProcess } from "./support/service-process.ts";
 
-let cluster: Cluster | undefined;
-let service: ServiceProcess | undefined;
-afterAll(async () => {
-  if (service) await stopServiceProcess(service, "SIGKILL");
-  await cluster?.stop();
-});
+afterAll(cleanUp);
 
 it("fault 1: the service SIGKILLed under load and restarted: every 202 reaches done, rides = the acknowledged rides", async () => {
-  cluster = await startCluster();
-  service = await startServiceProcess(cluster.url);
+  const cluster = await startCluster();
+  let service = await startServiceProcess(cluster.url);
   const load = startLoad(service.url, { firstId: 1_000_000 });
   await load.moreAcks(50);
   // Part of the acknowledged rides are still staged when the process dies.

@@ -1,21 +1,17 @@
 import { afterAll, expect, it } from "vitest";
-import { type Cluster, startCluster } from "./support/cluster.ts";
+import { startCluster } from "./support/cluster.ts";
+import { cleanUp } from "./support/clean-up.ts";
 import { countAnswers, report, settle, startLoad } from "./support/load.ts";
-import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, startServiceProcess } from "./support/service-process.ts";
 
-let cluster: Cluster | undefined;
-let service: ServiceProcess | undefined;
-afterAll(async () => {
-  if (service) await stopServiceProcess(service, "SIGKILL");
-  await cluster?.stop();
-});
+afterAll(cleanUp);
 
 /** Far above the pool's 5 s connection timeout: a request must be answered, not hang. */
 const ANSWER_BOUND_MS = 15_000;
 
 it("fault 2: PostgreSQL restarted (fast shutdown) under load: 503 + Retry-After while down, reconnects, every 202 stored", async () => {
-  cluster = await startCluster();
-  service = await startServiceProcess(cluster.url);
+  const cluster = await startCluster();
+  const service = await startServiceProcess(cluster.url);
   const load = startLoad(service.url, { firstId: 2_000_000 });
   await load.moreAcks(100);
 
@@ -26,7 +22,7 @@ it("fault 2: PostgreSQL restarted (fast shutdown) under load: 503 + Retry-After 
   const upAt = Date.now();
   await cluster.start();
   await load.moreAcks(100, 90_000).catch((error) => {
-    throw new Error(`${error.message}\nservice output:\n${service!.output().slice(-3000)}`);
+    throw new Error(`${error.message}\nservice output:\n${service.output().slice(-3000)}`);
   });
   const sent = await load.stop();
 

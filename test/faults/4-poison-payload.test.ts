@@ -1,24 +1,20 @@
 import { afterAll, expect, it } from "vitest";
 import { holdMover } from "../support/mover-lock.ts";
 import { post, ride, waitForJob } from "../support/service.ts";
-import { type Cluster, startCluster } from "./support/cluster.ts";
+import { startCluster } from "./support/cluster.ts";
+import { cleanUp } from "./support/clean-up.ts";
 import { type Sent, report, settle } from "./support/load.ts";
-import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, startServiceProcess } from "./support/service-process.ts";
 
-let cluster: Cluster | undefined;
-let service: ServiceProcess | undefined;
-afterAll(async () => {
-  if (service) await stopServiceProcess(service, "SIGKILL");
-  await cluster?.stop();
-});
+afterAll(cleanUp);
 
 const POISON_USER = 66_666;
 
 it("fault 4: a payload the database refuses during the move fails alone, with the reason; the jobs around it are done", async () => {
-  cluster = await startCluster();
+  const cluster = await startCluster();
   // Valid to the intake, refused by the database: as if the schema had gained a rule the service does not know.
   await cluster.pool.query(`ALTER TABLE rides ADD CONSTRAINT fault_poison CHECK (user_id <> ${POISON_USER})`);
-  service = await startServiceProcess(cluster.url);
+  const service = await startServiceProcess(cluster.url);
 
   // The mover waits while the jobs arrive, so the poison job shares its chunk with its neighbours.
   const releaseMover = await holdMover(cluster.url);

@@ -1,26 +1,22 @@
 import { afterAll, expect, it } from "vitest";
 import { ride } from "../support/service.ts";
-import { type Cluster, startCluster } from "./support/cluster.ts";
+import { startCluster } from "./support/cluster.ts";
+import { cleanUp } from "./support/clean-up.ts";
 import { type Sent, report, settle } from "./support/load.ts";
-import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, startServiceProcess } from "./support/service-process.ts";
 
-let cluster: Cluster | undefined;
-let service: ServiceProcess | undefined;
-afterAll(async () => {
-  if (service) await stopServiceProcess(service, "SIGKILL");
-  await cluster?.stop();
-});
+afterAll(cleanUp);
 
 it("fault 5: the same 10,000 rides sent three times concurrently are 10,000 rows", async () => {
-  cluster = await startCluster();
-  service = await startServiceProcess(cluster.url);
+  const cluster = await startCluster();
+  const service = await startServiceProcess(cluster.url);
   const batches = Array.from({ length: 20 }, (_, b) => Array.from({ length: 500 }, (_, i) => 5_000_000 + b * 500 + i));
   // Each copy differs in a field, so the row that stays is the last one stored.
   const requests = [0, 1, 2].flatMap((copy) => batches.map((ids) => ({ ids, copy })));
   const sent: Sent[] = await Promise.all(
     requests.map(async ({ ids, copy }): Promise<Sent> => {
       const at = Date.now();
-      const response = await fetch(`${service!.url}/v1/rides`, {
+      const response = await fetch(`${service.url}/v1/rides`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(ids.map((id) => ride({ id, user_id: copy + 1 }))),

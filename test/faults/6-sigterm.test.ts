@@ -1,16 +1,12 @@
 import { request } from "node:http";
 import { afterAll, expect, it } from "vitest";
 import { ride } from "../support/service.ts";
-import { type Cluster, startCluster, until } from "./support/cluster.ts";
+import { startCluster, until } from "./support/cluster.ts";
+import { cleanUp } from "./support/clean-up.ts";
 import { countAnswers, report, settle, startLoad } from "./support/load.ts";
-import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
-let cluster: Cluster | undefined;
-let service: ServiceProcess | undefined;
-afterAll(async () => {
-  if (service) await stopServiceProcess(service, "SIGKILL");
-  await cluster?.stop();
-});
+afterAll(cleanUp);
 
 /** A POST whose body is sent in two halves, so it is surely in flight between them. */
 function postInHalves(url: string, body: string) {
@@ -42,8 +38,8 @@ const refused = (url: string) =>
   );
 
 it("fault 6: SIGTERM stops taking requests, answers the ones in flight, lets the mover finish, exits 0", async () => {
-  cluster = await startCluster();
-  service = await startServiceProcess(cluster.url);
+  const cluster = await startCluster();
+  let service = await startServiceProcess(cluster.url);
   const load = startLoad(service.url, { firstId: 6_000_000 });
   await load.moreAcks(100);
 
@@ -53,7 +49,7 @@ it("fault 6: SIGTERM stops taking requests, answers the ones in flight, lets the
   await new Promise((resolve) => setTimeout(resolve, 200));
   service.child.kill("SIGTERM");
   // New connections are refused while the request above is still being received.
-  await until("new connections to be refused", () => refused(service!.url), 10_000);
+  await until("new connections to be refused", () => refused(service.url), 10_000);
   const refusedAt = Date.now();
   inFlight.finish();
   const answer = await inFlight.response;

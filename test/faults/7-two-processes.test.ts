@@ -1,14 +1,10 @@
 import { afterAll, expect, it } from "vitest";
-import { type Cluster, startCluster } from "./support/cluster.ts";
+import { startCluster } from "./support/cluster.ts";
+import { cleanUp } from "./support/clean-up.ts";
 import { report, settle, startLoad } from "./support/load.ts";
-import { allOutput, LEAK, type ServiceProcess, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+import { allOutput, LEAK, startServiceProcess } from "./support/service-process.ts";
 
-let cluster: Cluster | undefined;
-const services: ServiceProcess[] = [];
-afterAll(async () => {
-  for (const service of services) await stopServiceProcess(service, "SIGKILL");
-  await cluster?.stop();
-});
+afterAll(cleanUp);
 
 // Every write to rides, recorded by the database itself: a ride moved twice shows up twice.
 const AUDIT_WRITES = `
@@ -18,10 +14,9 @@ BEGIN INSERT INTO ride_writes VALUES (NEW.id, NEW.job_id, TG_OP); RETURN NEW; EN
 CREATE TRIGGER record_ride_write AFTER INSERT OR UPDATE ON rides FOR EACH ROW EXECUTE FUNCTION record_ride_write();`;
 
 it("fault 7: two processes on one database under load, one SIGKILLed: every 202 stored exactly once, no job moved twice", async () => {
-  cluster = await startCluster();
+  const cluster = await startCluster();
   await cluster.pool.query(AUDIT_WRITES);
   const [a, b] = [await startServiceProcess(cluster.url), await startServiceProcess(cluster.url)];
-  services.push(a, b);
   const loadA = startLoad(a.url, { firstId: 7_000_000, senders: 3 });
   const loadB = startLoad(b.url, { firstId: 7_500_000, senders: 3 });
   await Promise.all([loadA.moreAcks(100), loadB.moreAcks(100)]);

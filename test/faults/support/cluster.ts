@@ -36,6 +36,13 @@ export type Cluster = {
   stop: () => Promise<void>;
 };
 
+const clusters: Cluster[] = [];
+
+/** Stops and deletes every cluster started so far (a test's clean-up). */
+export async function stopAllClusters(): Promise<void> {
+  for (const cluster of clusters.splice(0)) await cluster.stop();
+}
+
 /**
  * A throwaway PostgreSQL cluster of the test's own (never the machine's shared one),
  * migrated, on a fixed port so it comes back at the same address after a restart.
@@ -68,7 +75,7 @@ export async function startCluster(durability: "unlogged" | "logged" = "unlogged
     throw new Error(`the cluster did not start again: ${String(lastError)}`);
   }
 
-  return {
+  const cluster: Cluster = {
     url: server.url,
     pool,
     async shutDown(signal) {
@@ -84,4 +91,6 @@ export async function startCluster(durability: "unlogged" | "logged" = "unlogged
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  clusters.push(cluster);
+  return cluster;
 }

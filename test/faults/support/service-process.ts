@@ -20,6 +20,11 @@ const started: ServiceProcess[] = [];
 /** What every service process this test file started has written. */
 export const allOutput = () => started.map((service) => service.output()).join("\n");
 
+/** Kills every service process still running (a test's clean-up). */
+export async function killAllServices(): Promise<void> {
+  for (const service of started) await stopServiceProcess(service, "SIGKILL");
+}
+
 /** The service exactly as the container runs it: `node --experimental-strip-types src/main.ts`. */
 export async function startServiceProcess(
   databaseUrl: string,
