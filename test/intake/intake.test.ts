@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { getJson, post, ride, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
+import { getJson, post, postOversized, ride, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
 
 let db: TestDatabase;
 let service: Service;
@@ -182,8 +182,7 @@ describe("malformed requests", () => {
   });
 
   it("answers 413 to a body over the limit", async () => {
-    const big = JSON.stringify(Array.from({ length: 400 }, (_, i) => ride({ id: 1_000_000 + i })));
-    const { status, body } = await post(service.url, big, "application/json");
+    const { status, body } = await postOversized(service.url, "/v1/rides", { "content-type": "application/json" }, 65537);
     expect(status).toBe(413);
     expect(body.detail).toMatch(/larger than 65536 bytes/);
   });

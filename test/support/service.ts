@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { request } from "node:http";
 import { loadConfig } from "../../src/config.ts";
 import { startService, type Service } from "../../src/service.ts";
 
@@ -24,6 +25,27 @@ export async function post(
 ): Promise<PostResult> {
   const response = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": contentType, ...headers }, body });
   return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+/**
+ * A POST of a body over the limit, announced by its Content-Length but never sent: the
+ * service answers 413 from the header alone. Sending the bytes would race the server's
+ * close of a connection it will not read, and the client could lose the answer.
+ */
+export function postOversized(url: string, path: string, headers: Record<string, string>, length: number): Promise<PostResult> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method: "POST", headers: { ...headers, "content-length": String(length) } });
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => {
+        req.destroy();
+        resolve({ status: res.statusCode!, headers: new Headers(res.headers as Record<string, string>), body: JSON.parse(text) });
+      });
+    });
+    req.on("error", reject);
+    req.flushHeaders();
+  });
 }
 
 export async function getJson(url: string, path: string, headers: Record<string, string> = {}): Promise<PostResult> {
