@@ -3,8 +3,11 @@ import { requestId } from "hono/request-id";
 import type pg from "pg";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import { docsRoutes } from "./docs/openapi.ts";
+import { type ApiKey, apiKeyAuth } from "./auth/api-keys.ts";
+import { refuseWhileDraining } from "./http/draining.ts";
 import { healthRoutes } from "./http/health.ts";
 import { notFound, onError } from "./http/problem.ts";
+import type { Backlog } from "./intake/backlog.ts";
 import { intakeRoutes } from "./intake/routes.ts";
 import type { Stager } from "./intake/stager.ts";
 import { jobRoutes } from "./jobs/routes.ts";
@@ -17,18 +20,28 @@ import { storedRoutes } from "./stored/routes.ts";
 export type AppDeps = {
   pool: pg.Pool;
   stager: Stager;
+  backlog: Backlog;
+  apiKeys: ApiKey[];
   workersRunning: () => boolean;
+  draining: () => boolean;
   timeZone: string;
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
   log: Logger;
   metrics: Metrics;
+  waitStoredTimeoutMs: number;
 };
 
 export function createApp(deps: AppDeps) {
+  const auth = apiKeyAuth(deps.apiKeys);
   const app = new Hono()
     .use(requestId())
     .use(observeRequests(deps.log, deps.metrics))
+    .use("*", refuseWhileDraining(deps.draining))
+    // Every /v1 route needs a key; a route that needs one scope says so here.
+    .use("/v1/*", auth("ingest", "read"))
+    .on("POST", "/v1/rides", auth("ingest"))
+    .on("GET", "/v1/rides/:id", auth("read"))
     .route("/", healthRoutes(deps.pool, deps.workersRunning))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
     .route("/", jobRoutes(deps.pool))

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
+import { type ApiKey, parseApiKeys } from "./auth/api-keys.ts";
 
 const integer = (name: string, fallback: number, min: number, max: number) =>
   v.pipe(
@@ -39,7 +40,23 @@ const ConfigSchema = v.object({
   ),
   DATA_DIR: v.optional(v.string(), ".data"),
   LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`), "warn"),
+  STAGING_MAX_RIDES: integer("STAGING_MAX_RIDES", 1_000_000, 1, 100_000_000),
+  WAIT_STORED_TIMEOUT_MS: integer("WAIT_STORED_TIMEOUT_MS", 10_000, 100, 25_000),
+  API_KEYS: v.pipe(
+    v.optional(v.string(), ""),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return parseApiKeys(dataset.value);
+      } catch (error) {
+        addIssue({ message: (error as Error).message });
+        return NEVER;
+      }
+    }),
+  ),
 });
+
+const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/i;
+export const isLoopback = (host: string) => LOOPBACK.test(host);
 
 export type Config = {
   databaseUrl: string | undefined;
@@ -52,6 +69,9 @@ export type Config = {
   stagingDurability: "unlogged" | "logged";
   dataDir: string;
   logLevel: LogLevel;
+  stagingMaxRides: number;
+  waitStoredTimeoutMs: number;
+  apiKeys: ApiKey[];
 };
 
 /** Reads the environment once at boot; a bad value stops the process with every problem named. */
@@ -65,6 +85,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(`Invalid configuration:\n${problems}`);
   }
   const c = result.output;
+  if (c.API_KEYS.length === 0 && !isLoopback(c.HOST)) {
+    throw new Error(
+      `Invalid configuration:\n  - HOST=${c.HOST} would serve rides to anyone without a key: set API_KEYS (secret:ingest+read,...) or listen on 127.0.0.1`,
+    );
+  }
   return {
     databaseUrl: c.DATABASE_URL,
     host: c.HOST,
@@ -76,5 +101,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     stagingDurability: c.STAGING_DURABILITY,
     dataDir: c.DATA_DIR,
     logLevel: c.LOG_LEVEL,
+    stagingMaxRides: c.STAGING_MAX_RIDES,
+    waitStoredTimeoutMs: c.WAIT_STORED_TIMEOUT_MS,
+    apiKeys: c.API_KEYS,
   };
 }

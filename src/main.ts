@@ -9,12 +9,28 @@ try {
   process.exit(1);
 }
 
-// Imported only when needed: a container with DATABASE_URL ships without the embedded server.
-const embedded = config.databaseUrl
-  ? undefined
-  : await (await import("./db/embedded.ts")).startEmbedded(`${config.dataDir}/postgres`);
-if (embedded) console.log(`No DATABASE_URL: started the embedded PostgreSQL in ${embedded.dataDir} (${embedded.url})`);
-const service = await startService({ ...config, databaseUrl: config.databaseUrl ?? embedded!.url });
+if (config.apiKeys.length === 0) {
+  console.warn(
+    `WARNING: no API_KEYS set: anyone who can reach ${config.host} may write and read rides without a key. ` +
+      "Only loopback is allowed like this; set API_KEYS to listen on another address.",
+  );
+}
+
+let embedded: Awaited<ReturnType<typeof import("./db/embedded.ts").startEmbedded>> | undefined;
+let service: Awaited<ReturnType<typeof startService>>;
+try {
+  // Imported only when needed: a container with DATABASE_URL ships without the embedded server.
+  embedded = config.databaseUrl
+    ? undefined
+    : await (await import("./db/embedded.ts")).startEmbedded(`${config.dataDir}/postgres`);
+  if (embedded) console.log(`No DATABASE_URL: started the embedded PostgreSQL in ${embedded.dataDir} (${embedded.url})`);
+  service = await startService({ ...config, databaseUrl: config.databaseUrl ?? embedded!.url });
+} catch (error) {
+  // The message only: a stack trace or a connection string does not belong in a log.
+  console.error(`could not start: ${(error as Error).message}`);
+  await embedded?.stop();
+  process.exit(1);
+}
 
 console.log(`rides-ingest is listening on ${service.url}`);
 const example = JSON.stringify({

@@ -5,6 +5,7 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createDatabase } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
+import { createBacklog } from "./intake/backlog.ts";
 import { createStager } from "./intake/stager.ts";
 import { createMover } from "./mover/move.ts";
 import { createPartitions } from "./mover/partitions.ts";
@@ -27,12 +28,17 @@ export async function startService(config: Config & { databaseUrl: string }, log
     log.warn({ error: (error as Error).message }, "could not wake the mover"),
   );
   let workersRunning = true;
+  let draining = false;
 
   const stager = createStager(db.pool, config.timeZone, worker.wake);
   const app = createApp({
     pool: db.pool,
     stager,
+    backlog: createBacklog(db.pool, config.stagingMaxRides),
+    apiKeys: config.apiKeys,
+    waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     workersRunning: () => workersRunning,
+    draining: () => draining,
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
     maxRidesPerRequest: config.maxRidesPerRequest,
@@ -49,8 +55,12 @@ export async function startService(config: Config & { databaseUrl: string }, log
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     app,
     async stop() {
-      // New connections are refused at once; requests already in flight are answered.
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // New connections are refused at once, new requests on open ones get a 503, and
+      // requests already in flight are answered.
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if ("closeIdleConnections" in server) server.closeIdleConnections();
+      await closed;
       workersRunning = false;
       // The mover finishes the chunk it is in (each chunk is one transaction).
       await boss.stop({ graceful: true, timeout: 30_000, close: true });

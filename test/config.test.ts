@@ -21,3 +21,35 @@ describe("config", () => {
     expect(() => loadConfig({ MOVER_CHUNK_ROWS: "0" })).toThrowError(/MOVER_CHUNK_ROWS must be at least 1/);
   });
 });
+
+describe("API_KEYS", () => {
+  it("reads secret:scopes entries, a bare secret having every scope", () => {
+    expect(loadConfig({ API_KEYS: "k3y-for-xrides-producer:ingest, k3y-for-analysts:read,k3y-for-everything-else" }).apiKeys).toEqual([
+      { secret: "k3y-for-xrides-producer", scopes: ["ingest"] },
+      { secret: "k3y-for-analysts", scopes: ["read"] },
+      { secret: "k3y-for-everything-else", scopes: ["ingest", "read"] },
+    ]);
+    expect(loadConfig({ API_KEYS: "k3y-for-both-scopes:read+ingest" }).apiKeys[0].scopes).toEqual(["read", "ingest"]);
+  });
+
+  it("fails fast on a bad entry without printing its secret", () => {
+    expect(() => loadConfig({ API_KEYS: "k3y-for-analysts:write" })).toThrowError(
+      /API_KEYS entry 1: scopes must be ingest, read joined by \+/,
+    );
+    expect(() => loadConfig({ API_KEYS: "k3y-for-analysts,short-s3cret" })).toThrowError(
+      /API_KEYS entry 2: the secret must be at least 16 printable characters/,
+    );
+    try {
+      loadConfig({ API_KEYS: "short-s3cret:read" });
+    } catch (error) {
+      expect((error as Error).message).not.toContain("short-s3cret");
+    }
+  });
+
+  it("refuses to listen beyond loopback without keys, and allows it with them", () => {
+    expect(() => loadConfig({ HOST: "0.0.0.0" })).toThrowError(/HOST=0.0.0.0 would serve rides to anyone without a key: set API_KEYS/);
+    expect(() => loadConfig({ HOST: "::" })).toThrowError(/HOST=:: would serve/);
+    for (const host of ["127.0.0.1", "::1", "localhost", "127.0.0.2"]) expect(loadConfig({ HOST: host }).host).toBe(host);
+    expect(loadConfig({ HOST: "0.0.0.0", API_KEYS: "k3y-for-xrides-producer" }).host).toBe("0.0.0.0");
+  });
+});

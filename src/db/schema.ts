@@ -29,6 +29,10 @@ export const jobs = pgTable(
     error: text("error"),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
+    // A sender's Idempotency-Key and a hash of what it sent with it: a resend with the
+    // same key finds this job instead of staging the rides again.
+    idempotencyKey: text("idempotency_key").unique("jobs_idempotency_key_unique"),
+    requestHash: text("request_hash"),
   },
   (t) => [
     index("jobs_queued_idx").on(t.id).where(sql`status = 'queued'`),

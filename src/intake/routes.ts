@@ -1,30 +1,54 @@
+import { createHash } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { describeRoute } from "hono-openapi";
-import { ACCEPTED_RESPONSE, problem, RIDES_REQUEST_BODY, UNAVAILABLE } from "../docs/openapi.ts";
+import type pg from "pg";
+import * as v from "valibot";
 import { isTimeZone } from "../config.ts";
+import { ACCEPTED_RESPONSE, problem, RIDES_REQUEST_BODY, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
+import { validateQuery } from "../http/validate-query.ts";
+import { getJob, type Job } from "../jobs/status.ts";
 import { MEDIA_TYPES, readRides, TooManyRides, UnreadableBody } from "../rides/index.ts";
-import type { Stager } from "./stager.ts";
+import type { Backlog } from "./backlog.ts";
+import type { IdempotencyKey, Stager } from "./stager.ts";
 
 export type IntakeOptions = {
+  onRead: (accepted: number, rejected: number) => void;
+  pool: pg.Pool;
   stager: Stager;
+  backlog: Backlog;
   timeZone: string;
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
-  onRead: (accepted: number, rejected: number) => void;
+  waitStoredTimeoutMs: number;
 };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-export function intakeRoutes({ stager, timeZone, bodyLimitBytes, maxRidesPerRequest, onRead }: IntakeOptions) {
+const IntakeQuery = v.strictObject(
+  {
+    tz: v.optional(v.pipe(v.string(), v.check(isTimeZone, (issue) => `"${issue.input}" is not an IANA time zone such as Asia/Kolkata`))),
+    wait: v.optional(v.picklist(["stored"], 'must be "stored"')),
+  },
+  "is not a known parameter (tz, wait)",
+);
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export function intakeRoutes(options: IntakeOptions) {
+  const { pool, stager, backlog, timeZone, bodyLimitBytes, maxRidesPerRequest, waitStoredTimeoutMs, onRead } = options;
   return new Hono().post(
     "/v1/rides",
     describeRoute({
       tags: ["rides"],
       summary: "Send rides",
       description: "Validates every ride, commits the valid ones with a job and answers 202 once they are committed.",
-      parameters: [{ name: "tz", in: "query", required: false, schema: { type: "string" }, description: `IANA zone for times without an offset (default ${timeZone})` }],
+      parameters: [
+        { name: "tz", in: "query", required: false, schema: { type: "string" }, description: `IANA zone for times without an offset (default ${timeZone})` },
+        { name: "wait", in: "query", required: false, schema: { type: "string", enum: ["stored"] }, description: "answer 200 with the final job once the rides are stored (bounded by WAIT_STORED_TIMEOUT_MS, then 202)" },
+        { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", maxLength: 255 }, description: "the same key with the same body returns the first job; with another body, 422" },
+      ],
       requestBody: RIDES_REQUEST_BODY,
       responses: {
         202: ACCEPTED_RESPONSE,
@@ -46,12 +70,17 @@ export function intakeRoutes({ stager, timeZone, bodyLimitBytes, maxRidesPerRequ
       if (!MEDIA_TYPES.includes(mediaType)) {
         throw new Problem(415, `Content-Type must be one of ${MEDIA_TYPES.join(", ")}; got "${mediaType || "none"}"`);
       }
-      const zone = c.req.query("tz") ?? timeZone;
-      if (!isTimeZone(zone)) throw new Problem(400, `tz "${zone}" is not an IANA time zone such as Asia/Kolkata`);
+      const query = validateQuery(c, IntakeQuery);
+      const zone = query.tz ?? timeZone;
+      const key = c.req.header("idempotency-key");
+      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+        throw new Problem(400, "header Idempotency-Key: must be 1 to 255 printable ASCII characters without spaces");
+      }
 
+      const body = await c.req.arrayBuffer();
       let text: string;
       try {
-        text = utf8.decode(await c.req.arrayBuffer());
+        text = utf8.decode(body);
       } catch {
         throw new Problem(400, "the body is not valid UTF-8");
       }
@@ -71,10 +100,49 @@ export function intakeRoutes({ stager, timeZone, bodyLimitBytes, maxRidesPerRequ
           rejected,
         });
       }
-      const job = await stager.stage(accepted);
-      return c.json({ job_id: job.jobId, status: "queued", accepted: accepted.length, rejected }, 202, {
-        Location: `/v1/jobs/${job.jobId}`,
-      });
+
+      const idempotency = key === undefined ? undefined : { key, hash: requestHash(mediaType, zone, body) };
+      await backlog.admit(accepted.length);
+      const staged = await stager.stage(accepted, idempotency);
+      const jobId = staged.created ? staged.jobId : await firstJobFor(pool, idempotency!);
+      const headers: Record<string, string> = { Location: `/v1/jobs/${jobId}` };
+      if (!staged.created) headers["Idempotent-Replayed"] = "true";
+
+      const job = query.wait ? await waitUntilFinished(pool, jobId, waitStoredTimeoutMs) : undefined;
+      if (job && job.status !== "queued") return c.json({ ...job, rejected }, 200, headers);
+      const status = staged.created ? "queued" : ((await getJob(pool, jobId))?.status ?? "queued");
+      return c.json({ job_id: jobId, status, accepted: accepted.length, rejected }, 202, headers);
     },
   );
+}
+
+/** The same body sent with another media type or zone is different rides, so they are hashed too. */
+function requestHash(mediaType: string, zone: string, body: ArrayBuffer): string {
+  return createHash("sha256").update(`${mediaType}\n${zone}\n`).update(new Uint8Array(body)).digest("hex");
+}
+
+async function firstJobFor(pool: pg.Pool, { key, hash }: IdempotencyKey): Promise<number> {
+  const { rows } = await pool.query<{ id: number; request_hash: string }>(
+    "SELECT id, request_hash FROM jobs WHERE idempotency_key = $1",
+    [key],
+  );
+  const first = rows[0];
+  if (first.request_hash !== hash) {
+    throw new Problem(422, `Idempotency-Key was first used for job ${first.id} with a different request; use a new key for new rides`, {
+      job_id: first.id,
+    });
+  }
+  return first.id;
+}
+
+/** Polls the job (it may be moved by another process) until it leaves queued or time runs out. */
+async function waitUntilFinished(pool: pg.Pool, jobId: number, timeoutMs: number): Promise<Job | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  let pause = 10;
+  for (;;) {
+    const job = await getJob(pool, jobId);
+    if (job?.status !== "queued" || Date.now() + pause > deadline) return job;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, 250);
+  }
 }

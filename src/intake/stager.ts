@@ -2,25 +2,35 @@ import type pg from "pg";
 import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
 
-export type StagedJob = { jobId: number; receivedAt: Date };
+export type StagedJob = { jobId: number; receivedAt: Date; created: boolean };
+/** A sender's Idempotency-Key and the hash of the request it came with. */
+export type IdempotencyKey = { key: string; hash: string };
 
 // One statement, so a job row and its staging row commit together or not at all: the
 // 202 is only sent once this commit returns. nextval feeds both inserts from one
 // materialised scan, which keeps job ids in arrival order for the mover's "last wins".
+// A job whose Idempotency-Key is taken (earlier, or by a concurrent request: the
+// unique index makes this statement wait for that commit) is not created and stages
+// nothing; created = false tells its caller to answer with the existing job.
 const STAGE_JOBS = `
 WITH input AS MATERIALIZED (
   SELECT nextval('jobs_id_seq') AS job_id, e.ord, e.value AS job
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, ord)
   ORDER BY e.ord
 ), new_jobs AS (
-  INSERT INTO jobs (id, accepted) OVERRIDING SYSTEM VALUE
-  SELECT job_id, (job->>'count')::int FROM input
+  INSERT INTO jobs (id, accepted, idempotency_key, request_hash) OVERRIDING SYSTEM VALUE
+  SELECT job_id, (job->>'count')::int, job->>'key', job->>'hash' FROM input
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id
 ), new_staging AS (
   INSERT INTO staging (job_id, ride_count, months, rides)
   SELECT job_id, (job->>'count')::int, ARRAY(SELECT jsonb_array_elements_text(job->'months')), job->'rides'
-  FROM input
+  FROM input WHERE job_id IN (SELECT id FROM new_jobs)
 )
-SELECT job_id, now() AS received_at FROM input ORDER BY ord`;
+SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
+
+type StagedRow = { job_id: number; received_at: Date; created: boolean };
+const DEADLOCK = "40P01";
 
 type Waiting = { json: string; rides: number; resolve: (job: StagedJob) => void; reject: (error: unknown) => void };
 
@@ -58,20 +68,30 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
 
   async function commit(batch: Waiting[]) {
     try {
-      const { rows } = await pool.query<{ job_id: number; received_at: Date }>(STAGE_JOBS, [
-        `[${batch.map((entry) => entry.json).join(",")}]`,
-      ]);
-      batch.forEach((entry, i) => entry.resolve({ jobId: rows[i].job_id, receivedAt: rows[i].received_at }));
+      const { rows } = await stageWithRetry(`[${batch.map((entry) => entry.json).join(",")}]`);
+      batch.forEach((entry, i) => entry.resolve({ jobId: rows[i].job_id, receivedAt: rows[i].received_at, created: rows[i].created }));
       onStaged();
     } catch (error) {
       for (const entry of batch) entry.reject(error);
     }
   }
 
+  // Two batches waiting on each other's Idempotency-Keys deadlock; PostgreSQL aborts one,
+  // which staged nothing and can simply run again.
+  async function stageWithRetry(jobs: string, attempt = 1): Promise<pg.QueryResult<StagedRow>> {
+    try {
+      return await pool.query<StagedRow>(STAGE_JOBS, [jobs]);
+    } catch (error) {
+      if ((error as { code?: string }).code !== DEADLOCK || attempt >= 3) throw error;
+      return stageWithRetry(jobs, attempt + 1);
+    }
+  }
+
   return {
-    stage(rides: Ride[]): Promise<StagedJob> {
+    stage(rides: Ride[], idempotency?: IdempotencyKey): Promise<StagedJob> {
       const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
-      const json = `{"count":${rides.length},"months":${JSON.stringify(months)},"rides":${JSON.stringify(rides)}}`;
+      const key = idempotency ? `,"key":${JSON.stringify(idempotency.key)},"hash":"${idempotency.hash}"` : "";
+      const json = `{"count":${rides.length},"months":${JSON.stringify(months)}${key},"rides":${JSON.stringify(rides)}}`;
       return new Promise((resolve, reject) => {
         waiting.push({ json, rides: rides.length, resolve, reject });
         flush();

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { inTransaction } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
 
@@ -64,24 +65,14 @@ FROM gone WHERE jobs.id = $1`;
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
 
 export function createMover(pool: pg.Pool, ensurePartitions: (months: string[]) => Promise<void>, chunkRows: number) {
-  async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
+  const locked = <T>(work: (client: pg.PoolClient) => Promise<T>) =>
+    inTransaction(pool, async (client) => {
       await client.query(MOVER_LOCK);
-      const result = await work(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
+      return work(client);
+    });
 
   const moveJobs = (jobIds: number[]) =>
-    inTransaction(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0]);
+    locked(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0]);
 
   return {
     /** Moves the oldest staged chunk; a job the database refuses is failed alone and its neighbours still move. */
@@ -104,7 +95,7 @@ export function createMover(pool: pg.Pool, ensurePartitions: (months: string[]) 
         } catch (error) {
           if (!isRefusedData(error)) throw error;
           const reason = `the database refused the rides: ${(error as Error).message}`;
-          await inTransaction((client) => client.query(FAIL_JOB, [jobId, reason]));
+          await locked((client) => client.query(FAIL_JOB, [jobId, reason]));
           result.failedJobs++;
         }
       }

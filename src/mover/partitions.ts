@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { inTransaction } from "../db/client.ts";
 import { wallTimeToInstant } from "../rides/time.ts";
 
 const MONTH = /^(\d{4})-(\d{2})$/;
@@ -15,19 +16,11 @@ export function createPartitions(pool: pg.Pool, zone: string) {
   return async function ensure(months: Iterable<string>): Promise<void> {
     const missing = [...new Set(months)].filter((month) => !known.has(month));
     if (missing.length === 0) return;
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
+    await inTransaction(pool, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('rides-partitions'))");
       for (const month of missing.sort()) await client.query(partitionDdl(month, zone));
-      await client.query("COMMIT");
-      for (const month of missing) known.add(month);
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
+    for (const month of missing) known.add(month);
   };
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { request } from "node:http";
 import { loadConfig } from "../../src/config.ts";
 import { startService, type Service } from "../../src/service.ts";
 
@@ -12,23 +13,53 @@ export async function startTestService(databaseUrl: string, env: Record<string, 
   return startService({ ...config, databaseUrl });
 }
 
+/** A stack trace or SQL text: neither may ever reach an answer or a log. */
+export const LEAK = /\n\s+at |INSERT INTO|SELECT .* FROM/;
+
 export type PostResult = { status: number; headers: Headers; body: any };
 
-export async function post(url: string, body: string, contentType: string, path = "/v1/rides"): Promise<PostResult> {
-  const response = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": contentType }, body });
+export async function post(
+  url: string,
+  body: BodyInit,
+  contentType: string,
+  path = "/v1/rides",
+  headers: Record<string, string> = {},
+): Promise<PostResult> {
+  const response = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": contentType, ...headers }, body });
   return { status: response.status, headers: response.headers, body: await response.json() };
 }
 
-export async function getJson(url: string, path: string): Promise<PostResult> {
-  const response = await fetch(`${url}${path}`);
+/**
+ * A POST of a body over the limit, announced by its Content-Length but never sent: the
+ * service answers 413 from the header alone. Sending the bytes would race the server's
+ * close of a connection it will not read, and the client could lose the answer.
+ */
+export function postOversized(url: string, path: string, headers: Record<string, string>, length: number): Promise<PostResult> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method: "POST", headers: { ...headers, "content-length": String(length) } });
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => {
+        req.destroy();
+        resolve({ status: res.statusCode!, headers: new Headers(res.headers as Record<string, string>), body: JSON.parse(text) });
+      });
+    });
+    req.on("error", reject);
+    req.flushHeaders();
+  });
+}
+
+export async function getJson(url: string, path: string, headers: Record<string, string> = {}): Promise<PostResult> {
+  const response = await fetch(`${url}${path}`, { headers });
   return { status: response.status, headers: response.headers, body: await response.json() };
 }
 
 /** Polls a job until it leaves `queued` (the mover runs in the background). */
-export async function waitForJob(url: string, jobId: number, timeoutMs = 15_000): Promise<any> {
+export async function waitForJob(url: string, jobId: number, timeoutMs = 15_000, headers: Record<string, string> = {}): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { body } = await getJson(url, `/v1/jobs/${jobId}`);
+    const { body } = await getJson(url, `/v1/jobs/${jobId}`, headers);
     if (body.status !== "queued") return body;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still queued after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -16,6 +16,10 @@ export function parseCsv(text: string): Candidate[] {
   try {
     rows = parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true, max_record_size: MAX_LINE_BYTES });
   } catch (error) {
+    const { code, lines } = error as { code?: string; lines?: number };
+    if (code === "CSV_MAX_RECORD_SIZE") {
+      throw new UnreadableBody(`CSV line ${lines} is longer than ${MAX_LINE_BYTES} bytes; a ride's line is far shorter`);
+    }
     throw new UnreadableBody(`the body is not valid CSV: ${(error as Error).message}`);
   }
   if (rows.length === 0) throw new UnreadableBody("the CSV body is empty: it needs a header row");

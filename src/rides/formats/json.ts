@@ -1,7 +1,10 @@
 import { type Candidate, UnreadableBody } from "./candidate.ts";
+import { tooDeep } from "./nesting.ts";
 
 /** One ride object or an array of them. */
 export function parseJson(text: string): Candidate[] {
+  const deep = tooDeep(text);
+  if (deep) throw new UnreadableBody(`the body is not rides: ${deep}`);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,0 +1,51 @@
+import type pg from "pg";
+import { Problem, RETRY_AFTER_SECONDS } from "../http/problem.ts";
+
+const STAGED_RIDES = "SELECT coalesce(sum(ride_count), 0)::bigint AS rides FROM staging";
+/** How stale the backlog figure may get; rides this process stages meanwhile are added to it. */
+const REFRESH_MS = 200;
+
+/**
+ * The cap on rides waiting in staging (all processes): beyond it intake answers 503 +
+ * Retry-After, so a mover that cannot keep up slows senders down instead of letting
+ * staging grow without bound. One query per REFRESH_MS at most, however many requests.
+ */
+export function createBacklog(pool: pg.Pool, maxRides: number) {
+  let staged = 0;
+  let checkedAt = 0;
+  let refreshing: Promise<void> | undefined;
+
+  async function current(): Promise<number> {
+    if (Date.now() - checkedAt > REFRESH_MS) {
+      refreshing ??= pool
+        .query<{ rides: number }>(STAGED_RIDES)
+        .then(({ rows }) => {
+          staged = rows[0].rides;
+          checkedAt = Date.now();
+        })
+        .finally(() => {
+          refreshing = undefined;
+        });
+      await refreshing;
+    }
+    return staged;
+  }
+
+  return {
+    /** Throws the 503 when staging is full; otherwise counts the rides about to be staged. */
+    async admit(rides: number): Promise<void> {
+      const backlog = await current();
+      if (backlog >= maxRides) {
+        throw new Problem(
+          503,
+          `${backlog} rides are waiting to be stored (limit ${maxRides}); nothing from this request was accepted, retry later`,
+          {},
+          { "retry-after": String(RETRY_AFTER_SECONDS) },
+        );
+      }
+      staged += rides;
+    },
+  };
+}
+
+export type Backlog = ReturnType<typeof createBacklog>;

@@ -1,0 +1,76 @@
+import { request } from "node:http";
+import { afterAll, expect, it } from "vitest";
+import { ride } from "../support/service.ts";
+import { startCluster, until } from "./support/cluster.ts";
+import { cleanUp } from "./support/clean-up.ts";
+import { countAnswers, report, settle, startLoad } from "./support/load.ts";
+import { allOutput, LEAK, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
+
+afterAll(cleanUp);
+
+/** A POST whose body is sent in two halves, so it is surely in flight between them. */
+function postInHalves(url: string, body: string) {
+  const half = Math.floor(body.length / 2);
+  let resolveResponse: (answer: { status: number; body: any }) => void;
+  let rejectResponse: (error: Error) => void;
+  const response = new Promise<{ status: number; body: any }>((resolve, reject) => {
+    resolveResponse = resolve;
+    rejectResponse = reject;
+  });
+  const req = request(`${url}/v1/rides`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+  });
+  req.on("response", (res) => {
+    let text = "";
+    res.on("data", (chunk) => (text += chunk));
+    res.on("end", () => resolveResponse({ status: res.statusCode!, body: JSON.parse(text) }));
+  });
+  req.on("error", (error) => rejectResponse(error));
+  req.write(body.slice(0, half));
+  return { response, finish: () => req.end(body.slice(half)) };
+}
+
+const refused = (url: string) =>
+  fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) }).then(
+    () => false,
+    (error) => (error as { cause?: { code?: string } }).cause?.code === "ECONNREFUSED",
+  );
+
+it("fault 6: SIGTERM stops taking requests, answers the ones in flight, lets the mover finish, exits 0", async () => {
+  const cluster = await startCluster();
+  let service = await startServiceProcess(cluster.url);
+  const load = startLoad(service.url, { firstId: 6_000_000 });
+  await load.moreAcks(100);
+
+  const ids = Array.from({ length: 2_000 }, (_, i) => 6_900_000 + i);
+  const inFlightAt = Date.now();
+  const inFlight = postInHalves(service.url, JSON.stringify(ids.map((id) => ride({ id }))));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  service.child.kill("SIGTERM");
+  // New connections are refused while the request above is still being received.
+  await until("new connections to be refused", () => refused(service.url), 10_000);
+  const refusedAt = Date.now();
+  inFlight.finish();
+  const answer = await inFlight.response;
+  const exitCode = await stopServiceProcess(service);
+  const sent = await load.stop();
+
+  // Requests that arrived after that on connections kept alive were turned away, not taken.
+  const lateAnswers = sent.filter((s) => s.at > refusedAt).map((s) => s.status);
+  expect(lateAnswers.filter((status) => status === 202)).toEqual([]);
+  expect(answer.status).toBe(202);
+  expect(answer.body).toMatchObject({ status: "queued", accepted: 2_000, rejected: [] });
+  expect(exitCode).toBe(0);
+  expect(service.output()).toContain("SIGTERM: finishing requests in flight and the mover's current chunk");
+  // Nothing the stopped process acknowledged was lost: a new process moves what it left staged.
+  sent.push({ ids, status: 202, jobId: answer.body.job_id, ms: 0, at: inFlightAt });
+  service = await startServiceProcess(cluster.url, { port: service.port });
+  const outcome = await settle(service.url, cluster.pool, sent);
+  report("fault 6: SIGTERM", outcome);
+  console.log(`[fault 6] requests started after new connections were refused: ${JSON.stringify(countAnswers(sent.filter((s) => s.at > refusedAt)))}`);
+  expect(outcome).toMatchObject({ lost: 0, failed: 0, queued: 0, missingFromDone: 0, duplicated: 0 });
+  expect(outcome.stored).toBe(outcome.acknowledged);
+  expect(outcome.storedUnacknowledged).toBe(outcome.storedFromUnanswered);
+  expect(allOutput()).not.toMatch(LEAK);
+});

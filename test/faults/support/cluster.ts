@@ -1,0 +1,96 @@
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { freePort, startEmbedded } from "../../../src/db/embedded.ts";
+import { applyMigrations } from "../../../src/db/migrate.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until check() is true; fails naming what it waited for. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+export type Cluster = {
+  url: string;
+  /** A pool for the test's own checks; its clients survive the cluster's restarts. */
+  pool: pg.Pool;
+  /** Signals the postmaster: SIGINT is a fast shutdown, SIGQUIT an immediate one (a crash), SIGKILL a kill. */
+  shutDown: (signal: "SIGINT" | "SIGQUIT" | "SIGKILL") => Promise<void>;
+  start: () => Promise<void>;
+  stop: () => Promise<void>;
+};
+
+const clusters: Cluster[] = [];
+
+/** Stops and deletes every cluster started so far (a test's clean-up). */
+export async function stopAllClusters(): Promise<void> {
+  for (const cluster of clusters.splice(0)) await cluster.stop();
+}
+
+/**
+ * A throwaway PostgreSQL cluster of the test's own (never the machine's shared one),
+ * migrated, on a fixed port so it comes back at the same address after a restart.
+ */
+export async function startCluster(durability: "unlogged" | "logged" = "unlogged"): Promise<Cluster> {
+  // The cluster runs as the postgres user (we may be root), so its data folder is the temp folder itself.
+  const dataDir = await mkdtemp(path.join(tmpdir(), "rides-fault-"));
+  const port = await freePort();
+  let server = await startEmbedded(dataDir, port);
+  await applyMigrations(server.url, durability);
+  const pool = new pg.Pool({ connectionString: server.url, max: 4 });
+  pool.on("error", () => {});
+  let running = true;
+
+  const postmasterPid = () => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+
+  async function start() {
+    // After a SIGKILL the old backends may hold shared memory for a moment; retry until they are gone.
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 40; attempt++) {
+      try {
+        server = await startEmbedded(dataDir, port);
+        running = true;
+        return;
+      } catch (error) {
+        lastError = error;
+        await sleep(500);
+      }
+    }
+    throw new Error(`the cluster did not start again: ${String(lastError)}`);
+  }
+
+  const cluster: Cluster = {
+    url: server.url,
+    pool,
+    async shutDown(signal) {
+      const pid = postmasterPid();
+      process.kill(pid, signal);
+      await until(`postmaster ${pid} to exit`, () => !alive(pid), 60_000);
+      running = false;
+    },
+    start,
+    async stop() {
+      await pool.end();
+      if (running) await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  clusters.push(cluster);
+  return cluster;
+}
