@@ -5,6 +5,7 @@ import { notFound, onError } from "./http/problem.ts";
 import { intakeRoutes } from "./intake/routes.ts";
 import type { Stager } from "./intake/stager.ts";
 import { jobRoutes } from "./jobs/routes.ts";
+import { type QueryDeps, queryRoutes } from "./query/routes.ts";
 import { storedRoutes } from "./stored/routes.ts";
 
 export type AppDeps = {
@@ -14,6 +15,7 @@ export type AppDeps = {
   timeZone: string;
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
+  query: Omit<QueryDeps, "pool">;
 };
 
 export function createApp(deps: AppDeps) {
@@ -21,7 +23,8 @@ export function createApp(deps: AppDeps) {
     .route("/", healthRoutes(deps.pool, deps.workersRunning))
     .route("/", intakeRoutes(deps))
     .route("/", jobRoutes(deps.pool))
-    .route("/", storedRoutes(deps.pool));
+    .route("/", storedRoutes(deps.pool))
+    .route("/", queryRoutes({ pool: deps.pool, ...deps.query }));
   app.onError(onError);
   app.notFound(notFound);
   return app;

@@ -37,6 +37,9 @@ const ConfigSchema = v.object({
     "unlogged",
   ),
   DATA_DIR: v.optional(v.string(), ".data"),
+  QUERY_MAX_SPAN_DAYS: integer("QUERY_MAX_SPAN_DAYS", 400, 1, 3660),
+  QUERY_MAX_ROWS: integer("QUERY_MAX_ROWS", 10_000, 1, 1_000_000),
+  QUERY_TIMEOUT_MS: integer("QUERY_TIMEOUT_MS", 10_000, 100, 600_000),
 });
 
 export type Config = {
@@ -49,6 +52,9 @@ export type Config = {
   moverChunkRows: number;
   stagingDurability: "unlogged" | "logged";
   dataDir: string;
+  queryMaxSpanDays: number;
+  queryMaxRows: number;
+  queryTimeoutMs: number;
 };
 
 /** Reads the environment once at boot; a bad value stops the process with every problem named. */
@@ -72,5 +78,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     moverChunkRows: c.MOVER_CHUNK_ROWS,
     stagingDurability: c.STAGING_DURABILITY,
     dataDir: c.DATA_DIR,
+    queryMaxSpanDays: c.QUERY_MAX_SPAN_DAYS,
+    queryMaxRows: c.QUERY_MAX_ROWS,
+    queryTimeoutMs: c.QUERY_TIMEOUT_MS,
   };
 }

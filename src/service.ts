@@ -23,7 +23,8 @@ export async function startService(config: Config & { databaseUrl: string }): Pr
   const boss = new PgBoss({ connectionString: config.databaseUrl, max: 4, useListenNotify: true });
   boss.on("error", (error) => log("pg-boss error", { error: error.message }));
   await boss.start();
-  const mover = createMover(db.pool, createPartitions(db.pool, config.timeZone), config.moverChunkRows);
+  const mover = createMover(db.pool, createPartitions(db.pool, config.timeZone), config.moverChunkRows, config.timeZone);
+  if (await mover.backfillRollups()) log("filled the rollups from the rides already stored");
   const worker = await startMoverWorker(boss, db.pool, mover, (error) =>
     log("could not wake the mover", { error: (error as Error).message }),
   );
@@ -37,6 +38,13 @@ export async function startService(config: Config & { databaseUrl: string }): Pr
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
     maxRidesPerRequest: config.maxRidesPerRequest,
+    query: {
+      maxSpanDays: config.queryMaxSpanDays,
+      maxRows: config.queryMaxRows,
+      defaultZone: config.timeZone,
+      rollupZone: config.timeZone,
+      timeoutMs: config.queryTimeoutMs,
+    },
   });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {

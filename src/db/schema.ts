@@ -7,10 +7,12 @@ import {
   index,
   integer,
   jsonb,
+  numeric,
   pgTable,
   primaryKey,
   text,
   timestamp,
+  unique,
 } from "drizzle-orm/pg-core";
 
 /**
@@ -87,4 +89,54 @@ export const rides = pgTable(
     check("rides_from_long_check", sql`${t.fromLong} between -180 and 180`),
     check("rides_to_long_check", sql`${t.toLong} between -180 and 180`),
   ],
+);
+
+/**
+ * What each rollup row sums over its rides: one column per additive quantity, so
+ * every measure but distinct_users is a formula over sums (src/rollup/rollups.ts).
+ */
+const rollupSums = () => ({
+  rides: bigint("rides", { mode: "number" }).notNull(),
+  cancellations: bigint("cancellations", { mode: "number" }).notNull(),
+  onlineBookings: bigint("online_bookings", { mode: "number" }).notNull(),
+  mobileBookings: bigint("mobile_bookings", { mode: "number" }).notNull(),
+  leadSeconds: numeric("lead_seconds").notNull(),
+  tripKm: numeric("trip_km").notNull(),
+  tripKmRides: bigint("trip_km_rides", { mode: "number" }).notNull(),
+});
+
+/**
+ * Rides per hour of from_date (hours on RIDES_TIME_ZONE's clock, like the partitions)
+ * by the low-cardinality dimensions, kept current by the mover in the statement that
+ * stores the rides. A group whose rides all moved away keeps a row of zeros.
+ */
+export const ridesHourly = pgTable(
+  "rides_hourly",
+  {
+    hour: timestamp("hour", { withTimezone: true }).notNull(),
+    travelTypeId: integer("travel_type_id").notNull(),
+    vehicleModelId: integer("vehicle_model_id").notNull(),
+    packageId: integer("package_id"),
+    fromCityId: integer("from_city_id"),
+    onlineBooking: boolean("online_booking").notNull(),
+    mobileSiteBooking: boolean("mobile_site_booking").notNull(),
+    carCancellation: boolean("car_cancellation").notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    unique("rides_hourly_key")
+      .on(t.hour, t.travelTypeId, t.vehicleModelId, t.packageId, t.fromCityId, t.onlineBooking, t.mobileSiteBooking, t.carCancellation)
+      .nullsNotDistinct(),
+  ],
+);
+
+/** The same sums per hour by pickup area, for "busiest pickup areas". */
+export const ridesHourlyByArea = pgTable(
+  "rides_hourly_by_area",
+  {
+    hour: timestamp("hour", { withTimezone: true }).notNull(),
+    fromAreaId: integer("from_area_id"),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_hourly_by_area_key").on(t.hour, t.fromAreaId).nullsNotDistinct()],
 );

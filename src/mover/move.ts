@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { isRefusedData } from "../db/errors.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
+import { maintainRollups, REBUILD_ROLLUPS, ROLLUPS, type Rollup } from "../rollup/rollups.ts";
 
 const COLUMN_TYPES: Record<string, string> = {
   id: "bigint",
@@ -33,8 +34,9 @@ SELECT job_id, months FROM (
 
 // The whole move of a chunk in one statement and one transaction: take the jobs out of
 // staging, keep the latest send of each ride (later job, later position), drop a copy
-// that a resend moved to another month's partition, upsert, and mark the jobs done.
-const MOVE_JOBS = `
+// that a resend moved to another month's partition, upsert, keep the rollups current
+// (hours in the zone $2), and mark the jobs done.
+const moveJobsSql = (rollups: Rollup[]) => `
 WITH batch AS (
   DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, ride_count, rides
 ), incoming AS (
@@ -49,7 +51,7 @@ WITH batch AS (
   SELECT ${columns}, job_id FROM incoming
   ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()
   RETURNING 1
-), finished AS (
+)${maintainRollups(rollups, "$2")}, finished AS (
   UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
   FROM batch b WHERE jobs.id = b.job_id
   RETURNING jobs.id
@@ -63,7 +65,16 @@ FROM gone WHERE jobs.id = $1`;
 
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
 
-export function createMover(pool: pg.Pool, ensurePartitions: (months: string[]) => Promise<void>, chunkRows: number) {
+/** `rollups` are the rollups the mover keeps current (all of them, but for benchmarks); `zone` is RIDES_TIME_ZONE. */
+export function createMover(
+  pool: pg.Pool,
+  ensurePartitions: (months: string[]) => Promise<void>,
+  chunkRows: number,
+  zone: string,
+  rollups: Rollup[] = ROLLUPS,
+) {
+  const MOVE_JOBS = moveJobsSql(rollups);
+
   async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     try {
@@ -81,9 +92,22 @@ export function createMover(pool: pg.Pool, ensurePartitions: (months: string[]) 
   }
 
   const moveJobs = (jobIds: number[]) =>
-    inTransaction(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0]);
+    inTransaction(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds, zone])).rows[0]);
 
   return {
+    /**
+     * Fills the rollups from rides when rides has data the rollups do not (the rollups were
+     * added to a database that already held rides): stored rides always leave a row there.
+     */
+    backfillRollups: () =>
+      inTransaction(async (client) => {
+        const { rows } = await client.query(
+          `SELECT EXISTS (SELECT 1 FROM rides) AND NOT EXISTS (SELECT 1 FROM ${ROLLUPS[0].table}) AS missing`,
+        );
+        if (!rows[0].missing) return false;
+        for (const statement of REBUILD_ROLLUPS) await client.query(statement, [zone]);
+        return true;
+      }),
     /** Moves the oldest staged chunk; a job the database refuses is failed alone and its neighbours still move. */
     async moveChunk(): Promise<ChunkResult> {
       const { rows } = await pool.query<{ job_id: number; months: string[] }>(NEXT_CHUNK, [chunkRows]);

@@ -1,0 +1,54 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type pg from "pg";
+import * as v from "valibot";
+import { Problem } from "../http/problem.ts";
+import { validateQuery } from "../http/validate-query.ts";
+import { compileQuery } from "./compile.ts";
+import { parseQuery, type QueryLimits } from "./dsl.ts";
+import { runQuery } from "./run.ts";
+import { chooseRollup } from "./source.ts";
+
+export type QueryDeps = QueryLimits & { pool: pg.Pool; rollupZone: string; timeoutMs: number };
+
+/** A query is a few hundred bytes; the filter caps keep a real one far below this. */
+const MAX_QUERY_BYTES = 65_536;
+
+const Params = v.strictObject(
+  { explain: v.optional(v.picklist(["0", "1"], "must be 0 or 1")) },
+  "is not a known parameter (explain)",
+);
+
+/** POST /v1/query: the analytics DSL (docs/query-dsl.md), answered from a rollup when one covers it. */
+export function queryRoutes(deps: QueryDeps) {
+  const limit = bodyLimit({
+    maxSize: MAX_QUERY_BYTES,
+    onError: () => {
+      throw new Problem(413, `the query is larger than ${MAX_QUERY_BYTES} bytes`);
+    },
+  });
+  return new Hono().post("/v1/query", limit, async (c) => {
+    const { explain } = validateQuery(c, Params);
+    if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
+      throw new Problem(415, "send the query as application/json");
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch {
+      throw new Problem(400, "the body is not valid JSON");
+    }
+    const started = performance.now();
+    const query = parseQuery(body, deps);
+    const rollup = chooseRollup(query, deps.rollupZone);
+    const compiled = compileQuery(query, rollup);
+    const rows = await runQuery(deps.pool, compiled, query.time.tz, deps.timeoutMs);
+    return c.json({
+      columns: compiled.columns,
+      rows,
+      source: rollup ? "rollup" : "rides",
+      took_ms: Math.round((performance.now() - started) * 10) / 10,
+      ...(explain === "1" ? { sql: compiled.sql, params: compiled.params, ...(rollup ? { rollup: rollup.table } : {}) } : {}),
+    });
+  });
+}
