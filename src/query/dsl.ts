@@ -204,10 +204,10 @@ function checkFilterDepth(input: unknown) {
   const filters = (input as { filters?: unknown } | null)?.filters;
   let level: unknown[] = Array.isArray(filters) ? filters : [];
   for (let depth = 1; level.length > 0; depth++) {
-    if (depth > MAX_FILTER_DEPTH) bad("filters", `and/or may nest at most ${MAX_FILTER_DEPTH} levels deep`);
     level = level.flatMap((f) => {
       const inner = f && typeof f === "object" ? ((f as { and?: unknown }).and ?? (f as { or?: unknown }).or) : undefined;
       return Array.isArray(inner) ? inner : [];
     });
+    if (level.length > 0 && depth > MAX_FILTER_DEPTH) bad("filters", `and/or may nest at most ${MAX_FILTER_DEPTH} levels deep`);
   }
 }
