@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { isRefusedData } from "../db/errors.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
-import { maintainRollups, REBUILD_ROLLUPS, ROLLUPS, type Rollup } from "../rollup/rollups.ts";
+import { FILL_EMPTY_ROLLUPS, maintainRollups, ROLLUPS, type Rollup } from "../rollup/rollups.ts";
 
 const COLUMN_TYPES: Record<string, string> = {
   id: "bigint",
@@ -46,6 +46,7 @@ WITH batch AS (
   ORDER BY r.id, b.job_id DESC, r.position DESC
 ), moved_month AS (
   DELETE FROM rides USING incoming i WHERE rides.id = i.id AND rides.from_date <> i.from_date
+  RETURNING rides.*
 ), upserted AS (
   INSERT INTO rides (${columns}, job_id)
   SELECT ${columns}, job_id FROM incoming
@@ -92,21 +93,15 @@ export function createMover(
   }
 
   const moveJobs = (jobIds: number[]) =>
-    inTransaction(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds, zone])).rows[0]);
+    inTransaction(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, rollups.length > 0 ? [jobIds, zone] : [jobIds])).rows[0]);
 
   return {
-    /**
-     * Fills the rollups from rides when rides has data the rollups do not (the rollups were
-     * added to a database that already held rides): stored rides always leave a row there.
-     */
+    /** Fills the rollups from rides when they are new to a database that already holds rides; true if it did. */
     backfillRollups: () =>
       inTransaction(async (client) => {
-        const { rows } = await client.query(
-          `SELECT EXISTS (SELECT 1 FROM rides) AND NOT EXISTS (SELECT 1 FROM ${ROLLUPS[0].table}) AS missing`,
-        );
-        if (!rows[0].missing) return false;
-        for (const statement of REBUILD_ROLLUPS) await client.query(statement, [zone]);
-        return true;
+        let filled = 0;
+        for (const statement of FILL_EMPTY_ROLLUPS) filled += (await client.query(statement, [zone])).rowCount ?? 0;
+        return filled > 0;
       }),
     /** Moves the oldest staged chunk; a job the database refuses is failed alone and its neighbours still move. */
     async moveChunk(): Promise<ChunkResult> {

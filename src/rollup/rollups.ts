@@ -22,9 +22,6 @@ export const CONTRIBUTIONS = {
   trip_km_rides: `(${TRIP_KM} IS NOT NULL)::int`,
 } as const;
 
-/** The rides columns the contributions read. */
-const CONTRIBUTION_COLUMNS = ["from_date", "booking_created", "car_cancellation", "online_booking", "mobile_site_booking", "from_lat", "from_long", "to_lat", "to_long"];
-
 export type Sum = keyof typeof CONTRIBUTIONS;
 const SUMS = Object.keys(CONTRIBUTIONS) as Sum[];
 
@@ -37,39 +34,50 @@ export const ROLLUPS: Rollup[] = [ridesHourly, ridesHourlyByArea].map((table) =>
   return { table: name, dimensions };
 });
 
-/** Rollup hours start on the whole hours of the zone's clock; `zone` is a SQL parameter reference. */
-const hourOf = (zone: string) => `date_trunc('hour', from_date, ${zone})`;
+const ALL_DIMENSIONS = [...new Set(ROLLUPS.flatMap((r) => r.dimensions))];
 
 /**
- * One INSERT adding the rides of `source` (with a `sign` column: +1 adds a ride, -1
- * takes it away) to a rollup. Groups whose sums do not change are skipped.
+ * The rides of `from` as rollup changes: the hour (whole hours on the zone's clock,
+ * `zone` being a SQL parameter reference), every rollup dimension, and each sum's
+ * contribution times `sign` (+1 adds a ride, -1 takes it away).
  */
-function addToRollup(rollup: Rollup, source: string, zone: string): string {
+const changesOf = (from: string, sign: string, zone: string) =>
+  `SELECT date_trunc('hour', from_date, ${zone}) AS hour, ${ALL_DIMENSIONS.join(", ")}, ${SUMS.map((s) => `${sign} * ${CONTRIBUTIONS[s]} AS ${s}`).join(", ")}
+  FROM ${from}`;
+
+/** One INSERT adding rollup changes (rows shaped by changesOf) to a rollup; groups whose sums do not change are skipped. */
+function addToRollup(rollup: Rollup, changes: string): string {
   const keys = ["hour", ...rollup.dimensions];
-  const deltas = SUMS.map((sum) => `sum(sign * ${CONTRIBUTIONS[sum]})`);
+  const deltas = SUMS.map((sum) => `sum(${sum})`);
   return `INSERT INTO ${rollup.table} (${[...keys, ...SUMS].join(", ")})
-  SELECT ${[hourOf(zone), ...rollup.dimensions, ...deltas].join(", ")}
-  FROM ${source} GROUP BY ${keys.map((_, i) => i + 1).join(", ")}
+  SELECT ${[...keys, ...deltas].join(", ")}
+  FROM ${changes} GROUP BY ${keys.join(", ")}
   HAVING (${deltas.join(", ")}) IS DISTINCT FROM (${SUMS.map(() => "0").join(", ")})
   ON CONFLICT (${keys.join(", ")}) DO UPDATE SET ${SUMS.map((s) => `${s} = ${rollup.table}.${s} + excluded.${s}`).join(", ")}`;
 }
 
 /**
- * CTEs for the mover's statement (after `incoming`, the deduplicated rides it stores):
- * every CTE of one statement reads the same snapshot, so `previous` still sees the
- * stored copy a resend replaces; its contribution is taken away and the new one added.
- * `zone` is the parameter holding RIDES_TIME_ZONE.
+ * CTEs for the mover's statement, after `incoming` (the deduplicated rides it stores)
+ * and `moved_month` (which deletes, and returns, the copies a resend moved to another
+ * month). Every CTE of one statement reads the same snapshot, so the join below still
+ * sees the same-month copy the upsert replaces: the old copies' contributions are taken
+ * away and the new ones added. `zone` is the parameter holding RIDES_TIME_ZONE.
  */
 export function maintainRollups(rollups: Rollup[], zone: string): string {
   if (rollups.length === 0) return "";
-  const fields = [...new Set([...CONTRIBUTION_COLUMNS, ...rollups.flatMap((r) => r.dimensions)])];
-  const changes = `(SELECT 1 AS sign, ${fields.join(", ")} FROM incoming
-    UNION ALL SELECT -1, ${fields.map((f) => `r.${f}`).join(", ")} FROM rides r JOIN incoming i ON r.id = i.id) changes`;
-  return rollups.map((rollup) => `, ${rollup.table}_added AS (\n  ${addToRollup(rollup, changes, zone)}\n)`).join("");
+  const changes = `, rollup_changes AS MATERIALIZED (
+  ${changesOf("incoming", "1", zone)}
+  UNION ALL ${changesOf("moved_month", "-1", zone)}
+  UNION ALL ${changesOf("(SELECT r.* FROM rides r JOIN incoming i ON r.id = i.id AND r.from_date = i.from_date) replaced", "-1", zone)}
+)`;
+  return changes + rollups.map((rollup) => `, ${rollup.table}_added AS (\n  ${addToRollup(rollup, "rollup_changes")}\n)`).join("");
 }
 
-/** Statements that recompute every rollup from rides, with the zone as $1 (run them under the mover's lock). */
-export const REBUILD_ROLLUPS = ROLLUPS.flatMap((rollup) => [
-  `TRUNCATE ${rollup.table}`,
-  addToRollup(rollup, "(SELECT 1 AS sign, * FROM rides) changes", "$1"),
-]);
+/**
+ * One statement per rollup that fills it from rides if it is empty (the rollup is new
+ * to a database that already holds rides; stored rides always leave rollup rows), with
+ * the zone as $1. Run under the mover's lock so no move interleaves.
+ */
+export const FILL_EMPTY_ROLLUPS = ROLLUPS.map((rollup) =>
+  addToRollup(rollup, `(${changesOf(`rides WHERE NOT EXISTS (SELECT 1 FROM ${rollup.table})`, "1", "$1")}) changes`),
+);
