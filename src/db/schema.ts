@@ -106,9 +106,11 @@ const rollupSums = () => ({
 });
 
 /**
- * Rides per hour of from_date (hours on RIDES_TIME_ZONE's clock, like the partitions)
- * by the low-cardinality dimensions, kept current by the mover in the statement that
- * stores the rides. A group whose rides all moved away keeps a row of zeros.
+ * Rollups: rides per hour or per day of from_date (on RIDES_TIME_ZONE's clock, like the
+ * partitions) by a set of dimensions, kept current by the mover in the statement that
+ * stores the rides. Each answers the questions its dimensions and grain cover; the
+ * narrow and daily ones are small enough to make the common questions cheap. A group
+ * whose rides all moved away keeps a row of zeros.
  */
 export const ridesHourly = pgTable(
   "rides_hourly",
@@ -130,13 +132,35 @@ export const ridesHourly = pgTable(
   ],
 );
 
-/** The same sums per hour by pickup area, for "busiest pickup areas". */
-export const ridesHourlyByArea = pgTable(
-  "rides_hourly_by_area",
+export const ridesHourlyByModel = pgTable(
+  "rides_hourly_by_model",
   {
     hour: timestamp("hour", { withTimezone: true }).notNull(),
+    travelTypeId: integer("travel_type_id").notNull(),
+    vehicleModelId: integer("vehicle_model_id").notNull(),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_hourly_by_model_key").on(t.hour, t.travelTypeId, t.vehicleModelId)],
+);
+
+export const ridesDailyByModel = pgTable(
+  "rides_daily_by_model",
+  {
+    day: timestamp("day", { withTimezone: true }).notNull(),
+    travelTypeId: integer("travel_type_id").notNull(),
+    vehicleModelId: integer("vehicle_model_id").notNull(),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_daily_by_model_key").on(t.day, t.travelTypeId, t.vehicleModelId)],
+);
+
+/** Pickup areas are many: only a daily grain makes their rollup much smaller than rides. */
+export const ridesDailyByArea = pgTable(
+  "rides_daily_by_area",
+  {
+    day: timestamp("day", { withTimezone: true }).notNull(),
     fromAreaId: integer("from_area_id"),
     ...rollupSums(),
   },
-  (t) => [unique("rides_hourly_by_area_key").on(t.hour, t.fromAreaId).nullsNotDistinct()],
+  (t) => [unique("rides_daily_by_area_key").on(t.day, t.fromAreaId).nullsNotDistinct()],
 );

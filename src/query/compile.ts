@@ -16,7 +16,7 @@ export function compileQuery(query: Query, rollup: Rollup | undefined): Compiled
   const param = (value: unknown) => `$${params.push(value)}`;
   const { time } = query;
 
-  const timeColumn = rollup ? "hour" : time.field;
+  const timeColumn = rollup ? rollup.grain : time.field;
   const sum = (name: Sum) => `coalesce(sum(${rollup ? name : CONTRIBUTIONS[name]}), 0)`;
   const grouped = time.granularity !== undefined || query.dimensions.length > 0;
   const granularity = time.granularity && param(time.granularity);

@@ -1,5 +1,5 @@
 import { getTableConfig } from "drizzle-orm/pg-core";
-import { ridesHourly, ridesHourlyByArea } from "../db/schema.ts";
+import { ridesDailyByArea, ridesDailyByModel, ridesHourly, ridesHourlyByModel } from "../db/schema.ts";
 
 // Great-circle distance in km (haversine, mean Earth radius), rounded to the metre per
 // ride so that sums are exact numerics: the rollup and raw rides then agree to the digit.
@@ -25,29 +25,35 @@ export const CONTRIBUTIONS = {
 export type Sum = keyof typeof CONTRIBUTIONS;
 const SUMS = Object.keys(CONTRIBUTIONS) as Sum[];
 
-export type Rollup = { table: string; dimensions: string[] };
+export const GRAINS = ["hour", "day"] as const;
+/** A rollup: its table, its time grain (also the name of its time column) and its dimensions. */
+export type Rollup = { table: string; grain: (typeof GRAINS)[number]; dimensions: string[] };
 
-/** The rollups, smallest first: a query goes to the first one holding all its members. */
-export const ROLLUPS: Rollup[] = [ridesHourly, ridesHourlyByArea].map((table) => {
+/** The rollups, smallest first: a query goes to the first one that answers it exactly. */
+export const ROLLUPS: Rollup[] = [ridesDailyByModel, ridesDailyByArea, ridesHourlyByModel, ridesHourly].map((table) => {
   const { name, columns } = getTableConfig(table);
-  const dimensions = columns.map((c) => c.name).filter((c) => c !== "hour" && !(SUMS as string[]).includes(c));
-  return { table: name, dimensions };
+  const names = columns.map((c) => c.name);
+  const grain = GRAINS.find((g) => names.includes(g));
+  if (!grain) throw new Error(`rollup ${name} has no hour or day column`);
+  const dimensions = names.filter((c) => c !== grain && !(SUMS as string[]).includes(c));
+  return { table: name, grain, dimensions };
 });
 
 const ALL_DIMENSIONS = [...new Set(ROLLUPS.flatMap((r) => r.dimensions))];
 
 /**
- * The rides of `from` as rollup changes: the hour (whole hours on the zone's clock,
+ * The rides of `from` as rollup changes: the hour and the day (on the zone's clock,
  * `zone` being a SQL parameter reference), every rollup dimension, and each sum's
  * contribution times `sign` (+1 adds a ride, -1 takes it away).
  */
 const changesOf = (from: string, sign: string, zone: string) =>
-  `SELECT date_trunc('hour', from_date, ${zone}) AS hour, ${ALL_DIMENSIONS.join(", ")}, ${SUMS.map((s) => `${sign} * ${CONTRIBUTIONS[s]} AS ${s}`).join(", ")}
+  `SELECT ${GRAINS.map((g) => `date_trunc('${g}', from_date, ${zone}) AS ${g}`).join(", ")}, ${ALL_DIMENSIONS.join(", ")},
+    ${SUMS.map((s) => `${sign} * ${CONTRIBUTIONS[s]} AS ${s}`).join(", ")}
   FROM ${from}`;
 
 /** One INSERT adding rollup changes (rows shaped by changesOf) to a rollup; groups whose sums do not change are skipped. */
 function addToRollup(rollup: Rollup, changes: string): string {
-  const keys = ["hour", ...rollup.dimensions];
+  const keys = [rollup.grain, ...rollup.dimensions];
   const deltas = SUMS.map((sum) => `sum(${sum})`);
   return `INSERT INTO ${rollup.table} (${[...keys, ...SUMS].join(", ")})
   SELECT ${[...keys, ...deltas].join(", ")}

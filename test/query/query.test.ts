@@ -104,12 +104,12 @@ describe("POST /v1/query", () => {
       )
     ).body;
     expect(body.source).toBe("rollup");
-    expect(body.rollup).toBe("rides_hourly_by_area");
+    expect(body.rollup).toBe("rides_daily_by_area");
     const counts = new Map<unknown, number>();
     for (const r of rides.filter(inJanuary)) counts.set(r.from_area_id, (counts.get(r.from_area_id) ?? 0) + 1);
     const top = [...counts.values()].sort((a, b) => b - a).slice(0, 3);
     expect(body.rows.map((r: unknown[]) => r[1])).toEqual(top);
-    expect(body.sql).toMatch(/FROM rides_hourly_by_area/);
+    expect(body.sql).toMatch(/FROM rides_daily_by_area/);
     expect(body.sql).toMatch(/LIMIT \$\d+/);
     expect(body.params).toContain(3);
     const plain = (await ask({ measures: ["count"], time: JANUARY })).body;
@@ -124,6 +124,11 @@ describe("POST /v1/query", () => {
     expect(colombo.source).toBe("rollup");
     const offHour = await answer({ measures: ["count"], time: { ...JANUARY, from: "2013-01-01T00:15:00+05:30" } });
     expect(offHour.source).toBe("rides");
+    const explained = async (time: Record<string, string>) =>
+      (await ask({ measures: ["count"], dimensions: ["vehicle_model_id"], time: { ...JANUARY, ...time } }, "?explain=1")).body.rollup;
+    expect(await explained({})).toBe("rides_daily_by_model");
+    expect(await explained({ to: "2013-01-01T05:00:00+05:30" })).toBe("rides_hourly_by_model");
+    expect(await explained({ granularity: "hour" })).toBe("rides_hourly_by_model");
   });
 });
 

@@ -113,9 +113,9 @@ const queryArb = fc.constantFrom(...ROLLUPS).chain((rollup) => {
     .record({
       measures: fc.uniqueArray(fc.constantFrom("count", "cancellations", "cancellation_rate", "online_share", "mobile_share", "avg_lead_minutes", "avg_trip_km"), { minLength: 1, maxLength: 4 }),
       dimensions: fc.uniqueArray(fc.constantFrom(...dims), { maxLength: 3 }),
-      startHour: fc.integer({ min: -24, max: DAYS * 24 }),
-      hours: fc.integer({ min: 1, max: (DAYS + 2) * 24 }),
-      granularity: fc.option(fc.constantFrom("hour", "day", "week", "month"), { nil: undefined }),
+      start: fc.integer({ min: -1, max: DAYS }).map((n) => (rollup.grain === "day" ? n * 24 : n * 24 + (n % 24))),
+      hours: fc.integer({ min: 1, max: DAYS + 2 }).map((n) => (rollup.grain === "day" ? n * 24 : n * 24 - (n % 23))),
+      granularity: fc.option(fc.constantFrom(...(rollup.grain === "day" ? ["day", "week", "month"] : ["hour", "day", "week", "month"])), { nil: undefined }),
       tz: fc.constantFrom("Asia/Kolkata", "Asia/Colombo"),
       filters: fc.array(filter, { maxLength: 2 }),
       desc: fc.boolean(),
@@ -126,8 +126,8 @@ const queryArb = fc.constantFrom(...ROLLUPS).chain((rollup) => {
       measures: q.measures,
       dimensions: q.dimensions,
       time: {
-        from: new Date(JAN_1 + q.startHour * 3_600_000).toISOString(),
-        to: new Date(JAN_1 + (q.startHour + q.hours) * 3_600_000).toISOString(),
+        from: new Date(JAN_1 + q.start * 3_600_000).toISOString(),
+        to: new Date(JAN_1 + (q.start + q.hours) * 3_600_000).toISOString(),
         tz: q.tz,
         ...(q.granularity ? { granularity: q.granularity } : {}),
       },
@@ -140,11 +140,13 @@ const queryArb = fc.constantFrom(...ROLLUPS).chain((rollup) => {
 
 it("answers every random query identically from its rollup and from rides", async () => {
   let rowsCompared = 0;
+  const rollupsUsed = new Set<string>();
   await fc.assert(
     fc.asyncProperty(queryArb, async (input) => {
       const query = parseQuery(input, LIMITS);
       const rollup = chooseRollup(query, ZONE);
       expect(rollup, "the generated query should fit a rollup").toBeDefined();
+      rollupsUsed.add(rollup!.table);
       const fromRollup = await runQuery(db.pool, compileQuery(query, rollup), query.time.tz, 10_000);
       const fromRides = await runQuery(db.pool, compileQuery(query, undefined), query.time.tz, 10_000);
       expect(fromRollup).toEqual(fromRides);
@@ -154,14 +156,16 @@ it("answers every random query identically from its rollup and from rides", asyn
   );
   // Not vacuous: the queries found rides.
   expect(rowsCompared).toBeGreaterThan(300);
+  expect([...rollupsUsed].sort()).toEqual(ROLLUPS.map((r) => r.table).sort());
 }, 120_000);
 
 it("keeps every rollup row equal to its rides, hour by hour, after the resends", async () => {
   for (const rollup of ROLLUPS) {
     const query = parseQuery(
-      { measures: ["count", "cancellations", "online_share", "avg_lead_minutes", "avg_trip_km"], dimensions: rollup.dimensions, time: { from: "2012-12-01T00:00:00+05:30", to: "2013-05-01T00:00:00+05:30", granularity: "hour" } },
+      { measures: ["count", "cancellations", "online_share", "avg_lead_minutes", "avg_trip_km"], dimensions: rollup.dimensions, time: { from: "2012-12-01T00:00:00+05:30", to: "2013-05-01T00:00:00+05:30", granularity: rollup.grain } },
       LIMITS,
     );
+    expect(chooseRollup(query, ZONE)?.grain).toBe(rollup.grain);
     const fromRides = await runQuery(db.pool, compileQuery(query, undefined), ZONE, 10_000);
     expect(await runQuery(db.pool, compileQuery(query, rollup), ZONE, 10_000)).toEqual(fromRides);
     const total = fromRides.reduce((sum, row) => sum + (row[rollup.dimensions.length + 1] as number), 0);
