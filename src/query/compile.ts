@@ -19,12 +19,15 @@ export function compileQuery(query: Query, rollup: Rollup | undefined): Compiled
   const timeColumn = rollup ? rollup.grain : time.field;
   const sum = (name: Sum) => `coalesce(sum(${rollup ? name : CONTRIBUTIONS[name]}), 0)`;
   const grouped = time.granularity !== undefined || query.dimensions.length > 0;
-  const granularity = time.granularity && param(time.granularity);
-  const zone = granularity && param(time.tz);
   const from = param(new Date(time.from));
   const to = param(new Date(time.to));
+  // date_trunc(granularity, column, tz), with the two values bound once and only if used.
+  const bound: { granularity?: string; tz?: string } = {};
+  const trunc = (column: string) =>
+    `date_trunc(${(bound.granularity ??= param(time.granularity))}, ${column}, ${(bound.tz ??= param(time.tz))})`;
   const select = [
-    ...(granularity ? [`date_trunc(${granularity}, ${timeColumn}, ${zone}) AS "time"`] : []),
+    // The router checked that a rollup's hours (days) start where tz's do: its column is the bucket.
+    ...(time.granularity ? [`${rollup?.grain === time.granularity ? timeColumn : trunc(timeColumn)} AS "time"`] : []),
     ...query.dimensions.map((d) => `${column(d)} AS "${d}"`),
     ...query.measures.map((m) => `${MEASURES[m].formula(sum)} AS "${m}"`),
   ];
@@ -48,11 +51,11 @@ WHERE ${where.join("\n  AND ")}${grouped ? `\nGROUP BY ${keys.map((_, i) => i + 
   const tail = `${order.length > 0 ? `\nORDER BY ${order.join(", ")}` : ""}\nLIMIT ${param(query.limit)}`;
   const columns = [...keys, ...query.measures];
 
-  if (!query.fillGaps || !granularity) return { sql: aggregate + tail, params, columns };
+  if (!query.fillGaps || !time.granularity) return { sql: aggregate + tail, params, columns };
 
   // Every bucket the range touches: truncate an hourly walk over it (and its last
   // instant) in the query's zone, which stays right across DST and half-hour offsets.
-  const buckets = `SELECT DISTINCT date_trunc(${granularity}, t, ${zone}) AS "time"
+  const buckets = `SELECT DISTINCT ${trunc("t")} AS "time"
   FROM (SELECT generate_series(${from}::timestamptz, ${to}::timestamptz - interval '1 microsecond', interval '1 hour')
         UNION ALL SELECT ${to}::timestamptz - interval '1 microsecond') walk(t)`;
   const dims = query.dimensions.map((d) => `"${d}"`);

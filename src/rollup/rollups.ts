@@ -3,8 +3,9 @@ import { ridesDailyByArea, ridesDailyByModel, ridesHourly, ridesHourlyByModel } 
 
 // Great-circle distance in km (haversine, mean Earth radius), rounded to the metre per
 // ride so that sums are exact numerics: the rollup and raw rides then agree to the digit.
+const HAS_COORDINATES = "num_nulls(from_lat, from_long, to_lat, to_long) = 0";
 // NULL when a coordinate is missing (least() alone would turn a NULL into 1).
-const TRIP_KM = `CASE WHEN num_nulls(from_lat, from_long, to_lat, to_long) = 0 THEN round((2 * 6371.0088 * asin(least(1, sqrt(
+const TRIP_KM = `CASE WHEN ${HAS_COORDINATES} THEN round((2 * 6371.0088 * asin(least(1, sqrt(
   power(sin(radians(to_lat - from_lat) / 2), 2)
   + cos(radians(from_lat)) * cos(radians(to_lat)) * power(sin(radians(to_long - from_long) / 2), 2)))))::numeric, 3) END`;
 
@@ -19,7 +20,7 @@ export const CONTRIBUTIONS = {
   mobile_bookings: "mobile_site_booking::int",
   lead_seconds: "extract(epoch from from_date - booking_created)",
   trip_km: `coalesce(${TRIP_KM}, 0)`,
-  trip_km_rides: `(${TRIP_KM} IS NOT NULL)::int`,
+  trip_km_rides: `(${HAS_COORDINATES})::int`,
 } as const;
 
 export type Sum = keyof typeof CONTRIBUTIONS;

@@ -1,8 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Service } from "../../src/service.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { post, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
+import { expect, it } from "vitest";
+import { post } from "../support/service.ts";
+import { withSampleRides } from "./sample-service.ts";
 
 /**
  * The worked examples in docs/query-dsl.md run against the sample CSV: each answer in
@@ -11,19 +10,7 @@ import { post, SAMPLE_CSV, startTestService, waitForJob } from "../support/servi
 const DOC = new URL("../../docs/query-dsl.md", import.meta.url);
 const EXAMPLE = /```json query\n([\s\S]*?)\n```(\s*\n[\s\S]*?)```json answer\n([\s\S]*?)```/g;
 
-let db: TestDatabase;
-let service: Service;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  service = await startTestService(db.url);
-  const { body } = await post(service.url, SAMPLE_CSV, "text/csv");
-  await waitForJob(service.url, body.job_id);
-});
-afterAll(async () => {
-  await service?.stop();
-  await db?.drop();
-});
+const sample = withSampleRides();
 
 function format(body: { columns: string[]; rows: unknown[][]; source: string }): string {
   const rows = body.rows.map((row) => `    ${JSON.stringify(row)}`).join(",\n");
@@ -36,7 +23,7 @@ it("docs/query-dsl.md shows the real answers to its ten examples", async () => {
   expect(examples).toHaveLength(10);
   const answers: string[] = [];
   for (const [, query] of examples) {
-    const { status, body } = await post(service.url, query, "application/json", "/v1/query");
+    const { status, body } = await post(sample.service.url, query, "application/json", "/v1/query");
     expect(status, JSON.stringify(body)).toBe(200);
     answers.push(format(body));
   }

@@ -1,23 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Problem } from "../../src/http/problem.ts";
 import { runQuery } from "../../src/query/run.ts";
-import type { Service } from "../../src/service.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { post, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
+import { post } from "../support/service.ts";
+import { withSampleRides } from "./sample-service.ts";
 
-let db: TestDatabase;
-let service: Service;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  service = await startTestService(db.url);
-  const { body } = await post(service.url, SAMPLE_CSV, "text/csv");
-  await waitForJob(service.url, body.job_id);
-});
-afterAll(async () => {
-  await service?.stop();
-  await db?.drop();
-});
+const sample = withSampleRides();
 
 const ATTACKS = [
   "count; DROP TABLE rides; --",
@@ -58,7 +45,7 @@ const PLACES: [string, (attack: string) => unknown][] = [
 ];
 
 async function state() {
-  const { rows } = await db.pool.query(
+  const { rows } = await sample.db.pool.query(
     `SELECT (SELECT count(*)::int FROM rides) AS rides, (SELECT sum(rides)::int FROM rides_hourly) AS rolled,
             (SELECT count(*)::int FROM jobs) AS jobs`,
   );
@@ -70,7 +57,7 @@ describe("injection attempts through every field of the DSL", () => {
     it(`${place}: 400, nothing run`, async () => {
       const before = await state();
       for (const attack of ATTACKS) {
-        const { status, body } = await post(service.url, JSON.stringify(build(attack)), "application/json", "/v1/query");
+        const { status, body } = await post(sample.service.url, JSON.stringify(build(attack)), "application/json", "/v1/query");
         expect(status, `${place} ← ${attack}`).toBe(400);
         expect(body.detail).not.toMatch(/syntax error|relation|SQL/i);
       }
@@ -80,13 +67,13 @@ describe("injection attempts through every field of the DSL", () => {
   }
 
   it("the explain query param is checked too", async () => {
-    const { status } = await post(service.url, JSON.stringify(base), "application/json", `/v1/query?explain=${encodeURIComponent(ATTACKS[0])}`);
+    const { status } = await post(sample.service.url, JSON.stringify(base), "application/json", `/v1/query?explain=${encodeURIComponent(ATTACKS[0])}`);
     expect(status).toBe(400);
   });
 
   it("values reach PostgreSQL as parameters, never as SQL text", async () => {
     const { body } = await post(
-      service.url,
+      sample.service.url,
       JSON.stringify({ ...base, dimensions: ["vehicle_model_id"], filters: [{ member: "vehicle_model_id", operator: "in", values: [12, 28] }] }),
       "application/json",
       "/v1/query?explain=1",
@@ -101,13 +88,13 @@ describe("statement timeout", () => {
   it("stops a query that runs too long with a 503 and frees the connection", async () => {
     const slow = { sql: "SELECT pg_sleep(2)", params: [], columns: [] };
     const started = Date.now();
-    const error = await runQuery(db.pool, slow, "UTC", 200).catch((e) => e);
+    const error = await runQuery(sample.db.pool, slow, "UTC", 200).catch((e) => e);
     expect(error).toBeInstanceOf(Problem);
     expect(error.status).toBe(503);
     expect(error.detail).toMatch(/ran longer than the 200 ms allowed/);
     expect(Date.now() - started).toBeLessThan(1500);
     // The timeout was local to the query's transaction.
-    const { rows } = await db.pool.query("SHOW statement_timeout");
+    const { rows } = await sample.db.pool.query("SHOW statement_timeout");
     expect(rows[0].statement_timeout).toBe("0");
   });
 });

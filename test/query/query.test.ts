@@ -1,28 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Service } from "../../src/service.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { post, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { post } from "../support/service.ts";
+import { withSampleRides } from "./sample-service.ts";
 
-let db: TestDatabase;
-let service: Service;
+const sample = withSampleRides({ QUERY_MAX_ROWS: "500" });
 /** The stored sample rides, read back from PostgreSQL: the oracle the answers are checked against. */
 let rides: Record<string, any>[];
 
 const JANUARY = { from: "2013-01-01T00:00:00+05:30", to: "2013-02-01T00:00:00+05:30", tz: "Asia/Kolkata" };
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  service = await startTestService(db.url, { QUERY_MAX_ROWS: "500" });
-  const { body } = await post(service.url, SAMPLE_CSV, "text/csv");
-  await waitForJob(service.url, body.job_id);
-  rides = (await db.pool.query("SELECT * FROM rides")).rows;
-});
-afterAll(async () => {
-  await service?.stop();
-  await db?.drop();
+  rides = (await sample.db.pool.query("SELECT * FROM rides")).rows;
 });
 
-const ask = (query: unknown, params = "") => post(service.url, JSON.stringify(query), "application/json", `/v1/query${params}`);
+const ask = (query: unknown, params = "") => post(sample.service.url, JSON.stringify(query), "application/json", `/v1/query${params}`);
 
 async function answer(query: Record<string, unknown>) {
   const { status, body } = await ask({ time: JANUARY, ...query });
@@ -208,8 +198,8 @@ describe("invalid queries", () => {
   }
 
   it("rejects a body that is not JSON, or not sent as JSON", async () => {
-    expect((await post(service.url, "{measures", "application/json", "/v1/query")).status).toBe(400);
-    expect((await post(service.url, "{}", "text/plain", "/v1/query")).status).toBe(415);
+    expect((await post(sample.service.url, "{measures", "application/json", "/v1/query")).status).toBe(400);
+    expect((await post(sample.service.url, "{}", "text/plain", "/v1/query")).status).toBe(415);
     expect((await ask({ measures: ["count"], time: JANUARY }, "?explain=yes")).body.detail).toMatch(/^query parameter explain/);
   });
 });
