@@ -15,6 +15,7 @@ import { observeRequests } from "./observability/http.ts";
 import type { Logger } from "./observability/logger.ts";
 import type { Metrics } from "./observability/metrics.ts";
 import { metricsRoutes } from "./observability/routes.ts";
+import { type QueryDeps, queryRoutes } from "./query/routes.ts";
 import { storedRoutes } from "./stored/routes.ts";
 
 export type AppDeps = {
@@ -30,6 +31,7 @@ export type AppDeps = {
   log: Logger;
   metrics: Metrics;
   waitStoredTimeoutMs: number;
+  query: Omit<QueryDeps, "pool">;
 };
 
 export function createApp(deps: AppDeps) {
@@ -42,12 +44,14 @@ export function createApp(deps: AppDeps) {
     .use("/v1/*", auth("ingest", "read"))
     .on("POST", "/v1/rides", auth("ingest"))
     .on("GET", "/v1/rides/:id", auth("read"))
+    .on("POST", "/v1/query", auth("read"))
     .route("/", healthRoutes(deps.pool, deps.workersRunning))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
     .route("/", jobRoutes(deps.pool))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
-    .route("/", dashboardRoutes(deps.pool, deps.timeZone));
+    .route("/", dashboardRoutes(deps.pool, deps.timeZone))
+    .route("/", queryRoutes({ pool: deps.pool, ...deps.query }));
   app.route("/", docsRoutes(app, deps.timeZone));
   app.onError(onError);
   app.notFound(notFound);

@@ -53,6 +53,9 @@ const ConfigSchema = v.object({
       }
     }),
   ),
+  QUERY_MAX_SPAN_DAYS: integer("QUERY_MAX_SPAN_DAYS", 400, 1, 3660),
+  QUERY_MAX_ROWS: integer("QUERY_MAX_ROWS", 10_000, 1, 1_000_000),
+  QUERY_TIMEOUT_MS: integer("QUERY_TIMEOUT_MS", 10_000, 100, 600_000),
 });
 
 const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/i;
@@ -72,6 +75,9 @@ export type Config = {
   stagingMaxRides: number;
   waitStoredTimeoutMs: number;
   apiKeys: ApiKey[];
+  queryMaxSpanDays: number;
+  queryMaxRows: number;
+  queryTimeoutMs: number;
 };
 
 /** Reads the environment once at boot; a bad value stops the process with every problem named. */
@@ -104,5 +110,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     stagingMaxRides: c.STAGING_MAX_RIDES,
     waitStoredTimeoutMs: c.WAIT_STORED_TIMEOUT_MS,
     apiKeys: c.API_KEYS,
+    queryMaxSpanDays: c.QUERY_MAX_SPAN_DAYS,
+    queryMaxRows: c.QUERY_MAX_ROWS,
+    queryTimeoutMs: c.QUERY_TIMEOUT_MS,
   };
 }

@@ -23,7 +23,8 @@ export async function startService(config: Config & { databaseUrl: string }, log
   const boss = new PgBoss({ connectionString: config.databaseUrl, max: 4, useListenNotify: true });
   boss.on("error", (error) => log.warn({ error: error.message }, "pg-boss error"));
   await boss.start();
-  const mover = createMover(db.pool, createPartitions(db.pool, config.timeZone), config.moverChunkRows);
+  const mover = createMover(db.pool, createPartitions(db.pool, config.timeZone), config.moverChunkRows, config.timeZone);
+  if (await mover.backfillRollups()) log.warn("filled the rollups from the rides already stored");
   const worker = await startMoverWorker(boss, db.pool, mover, (error) =>
     log.warn({ error: (error as Error).message }, "could not wake the mover"),
   );
@@ -44,6 +45,13 @@ export async function startService(config: Config & { databaseUrl: string }, log
     maxRidesPerRequest: config.maxRidesPerRequest,
     log,
     metrics: createMetrics(db.pool),
+    query: {
+      maxSpanDays: config.queryMaxSpanDays,
+      maxRows: config.queryMaxRows,
+      defaultZone: config.timeZone,
+      rollupZone: config.timeZone,
+      timeoutMs: config.queryTimeoutMs,
+    },
   });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {

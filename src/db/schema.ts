@@ -7,10 +7,12 @@ import {
   index,
   integer,
   jsonb,
+  numeric,
   pgTable,
   primaryKey,
   text,
   timestamp,
+  unique,
 } from "drizzle-orm/pg-core";
 
 /**
@@ -91,4 +93,78 @@ export const rides = pgTable(
     check("rides_from_long_check", sql`${t.fromLong} between -180 and 180`),
     check("rides_to_long_check", sql`${t.toLong} between -180 and 180`),
   ],
+);
+
+/**
+ * What each rollup row sums over its rides: one column per additive quantity, so
+ * every measure but distinct_users is a formula over sums (src/rollup/rollups.ts).
+ */
+const rollupSums = () => ({
+  rides: bigint("rides", { mode: "number" }).notNull(),
+  cancellations: bigint("cancellations", { mode: "number" }).notNull(),
+  onlineBookings: bigint("online_bookings", { mode: "number" }).notNull(),
+  mobileBookings: bigint("mobile_bookings", { mode: "number" }).notNull(),
+  leadSeconds: numeric("lead_seconds").notNull(),
+  tripKm: numeric("trip_km").notNull(),
+  tripKmRides: bigint("trip_km_rides", { mode: "number" }).notNull(),
+});
+
+/**
+ * Rollups: rides per hour or per day of from_date (on RIDES_TIME_ZONE's clock, like the
+ * partitions) by a set of dimensions, kept current by the mover in the statement that
+ * stores the rides. Each answers the questions its dimensions and grain cover; the
+ * narrow and daily ones are small enough to make the common questions cheap. A group
+ * whose rides all moved away keeps a row of zeros.
+ */
+export const ridesHourly = pgTable(
+  "rides_hourly",
+  {
+    hour: timestamp("hour", { withTimezone: true }).notNull(),
+    travelTypeId: integer("travel_type_id").notNull(),
+    vehicleModelId: integer("vehicle_model_id").notNull(),
+    packageId: integer("package_id"),
+    fromCityId: integer("from_city_id"),
+    onlineBooking: boolean("online_booking").notNull(),
+    mobileSiteBooking: boolean("mobile_site_booking").notNull(),
+    carCancellation: boolean("car_cancellation").notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    unique("rides_hourly_key")
+      .on(t.hour, t.travelTypeId, t.vehicleModelId, t.packageId, t.fromCityId, t.onlineBooking, t.mobileSiteBooking, t.carCancellation)
+      .nullsNotDistinct(),
+  ],
+);
+
+export const ridesHourlyByModel = pgTable(
+  "rides_hourly_by_model",
+  {
+    hour: timestamp("hour", { withTimezone: true }).notNull(),
+    travelTypeId: integer("travel_type_id").notNull(),
+    vehicleModelId: integer("vehicle_model_id").notNull(),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_hourly_by_model_key").on(t.hour, t.travelTypeId, t.vehicleModelId)],
+);
+
+export const ridesDailyByModel = pgTable(
+  "rides_daily_by_model",
+  {
+    day: timestamp("day", { withTimezone: true }).notNull(),
+    travelTypeId: integer("travel_type_id").notNull(),
+    vehicleModelId: integer("vehicle_model_id").notNull(),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_daily_by_model_key").on(t.day, t.travelTypeId, t.vehicleModelId)],
+);
+
+/** Pickup areas are many: only a daily grain makes their rollup much smaller than rides. */
+export const ridesDailyByArea = pgTable(
+  "rides_daily_by_area",
+  {
+    day: timestamp("day", { withTimezone: true }).notNull(),
+    fromAreaId: integer("from_area_id"),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_daily_by_area_key").on(t.day, t.fromAreaId).nullsNotDistinct()],
 );

@@ -2,6 +2,7 @@ import type pg from "pg";
 import { inTransaction } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
+import { FILL_EMPTY_ROLLUPS, maintainRollups, ROLLUPS, type Rollup } from "../rollup/rollups.ts";
 
 const COLUMN_TYPES: Record<string, string> = {
   id: "bigint",
@@ -34,8 +35,9 @@ SELECT job_id, months FROM (
 
 // The whole move of a chunk in one statement and one transaction: take the jobs out of
 // staging, keep the latest send of each ride (later job, later position), drop a copy
-// that a resend moved to another month's partition, upsert, and mark the jobs done.
-const MOVE_JOBS = `
+// that a resend moved to another month's partition, upsert, keep the rollups current
+// (hours in the zone $2), and mark the jobs done.
+const moveJobsSql = (rollups: Rollup[]) => `
 WITH batch AS (
   DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, ride_count, rides
 ), incoming AS (
@@ -45,12 +47,13 @@ WITH batch AS (
   ORDER BY r.id, b.job_id DESC, r.position DESC
 ), moved_month AS (
   DELETE FROM rides USING incoming i WHERE rides.id = i.id AND rides.from_date <> i.from_date
+  RETURNING rides.*
 ), upserted AS (
   INSERT INTO rides (${columns}, job_id)
   SELECT ${columns}, job_id FROM incoming
   ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()
   RETURNING 1
-), finished AS (
+)${maintainRollups(rollups, "$2")}, finished AS (
   UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
   FROM batch b WHERE jobs.id = b.job_id
   RETURNING jobs.id
@@ -64,7 +67,15 @@ FROM gone WHERE jobs.id = $1`;
 
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
 
-export function createMover(pool: pg.Pool, ensurePartitions: (months: string[]) => Promise<void>, chunkRows: number) {
+/** `rollups` are the rollups the mover keeps current (all of them, but for benchmarks); `zone` is RIDES_TIME_ZONE. */
+export function createMover(
+  pool: pg.Pool,
+  ensurePartitions: (months: string[]) => Promise<void>,
+  chunkRows: number,
+  zone: string,
+  rollups: Rollup[] = ROLLUPS,
+) {
+  const MOVE_JOBS = moveJobsSql(rollups);
   const locked = <T>(work: (client: pg.PoolClient) => Promise<T>) =>
     inTransaction(pool, async (client) => {
       await client.query(MOVER_LOCK);
@@ -72,9 +83,16 @@ export function createMover(pool: pg.Pool, ensurePartitions: (months: string[]) 
     });
 
   const moveJobs = (jobIds: number[]) =>
-    locked(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0]);
+    locked(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, rollups.length > 0 ? [jobIds, zone] : [jobIds])).rows[0]);
 
   return {
+    /** Fills the rollups from rides when they are new to a database that already holds rides; true if it did. */
+    backfillRollups: () =>
+      locked(async (client) => {
+        let filled = 0;
+        for (const statement of FILL_EMPTY_ROLLUPS) filled += (await client.query(statement, [zone])).rowCount ?? 0;
+        return filled > 0;
+      }),
     /** Moves the oldest staged chunk; a job the database refuses is failed alone and its neighbours still move. */
     async moveChunk(): Promise<ChunkResult> {
       const { rows } = await pool.query<{ job_id: number; months: string[] }>(NEXT_CHUNK, [chunkRows]);

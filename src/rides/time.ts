@@ -27,7 +27,7 @@ function zoneFormatter(zone: string): Intl.DateTimeFormat {
 }
 
 /** The zone's offset from UTC in ms at an instant; cached per quarter hour, the finest step real zones change on. */
-function offsetAt(zone: string, instant: number): number {
+export function offsetAt(zone: string, instant: number): number {
   const key = `${zone}|${Math.floor(instant / 900_000)}`;
   let offset = offsets.get(key);
   if (offset === undefined) {
