@@ -120,12 +120,6 @@ describe("through a proxy that answers 503 and 429 first", () => {
         response.end(JSON.stringify({ status, detail: "busy" }));
         return;
       }
-      if (request.url === "/v1/query") {
-        // Stands in for the query endpoint, which another branch adds.
-        response.writeHead(200, { "content-type": "application/json" });
-        response.end(JSON.stringify({ columns: ["travel_type_id", "rides"], rows: [[2, 174], [3, 22], [1, 4]] }));
-        return;
-      }
       const upstream = await fetch(`${service.url}${request.url}`, {
         method: request.method,
         headers: { "content-type": request.headers["content-type"] ?? "application/json" },
@@ -160,11 +154,26 @@ describe("through a proxy that answers 503 and 429 first", () => {
     expect(run.stdout + run.stderr).not.toContain("k-test-1");
   });
 
-  it("rides query posts the JSON and prints the answer as a table", async () => {
+  it("rides query posts the JSON to the real /v1/query and prints the answer as a table", async () => {
     seen.length = 0;
-    const run = await rides(["query", '{"group_by":["travel_type_id"]}', "--url", proxyUrl, "--api-key", "k-2"]);
-    expect(seen[0]).toMatchObject({ method: "POST", path: "/v1/query", body: '{"group_by":["travel_type_id"]}', authorization: "Bearer k-2" });
-    expect(run.stdout).toBe("travel_type_id  rides\n--------------  -----\n2               174\n3               22\n1               4\n(3 rows)\n");
+    const query = JSON.stringify({
+      measures: ["count"],
+      dimensions: ["travel_type_id"],
+      time: { from: "2013-01-01T00:00:00+05:30", to: "2013-02-01T00:00:00+05:30" },
+      order: [{ member: "travel_type_id", direction: "asc" }],
+    });
+    const run = await rides(["query", query, "--url", proxyUrl, "--api-key", "k-2"]);
+    expect(seen[0]).toMatchObject({ method: "POST", path: "/v1/query", body: query, authorization: "Bearer k-2" });
+    const { rows } = await db.pool.query<{ travel_type_id: number; n: number }>(
+      `SELECT travel_type_id, count(*)::int AS n FROM rides
+       WHERE from_date >= '2013-01-01T00:00:00+05:30' AND from_date < '2013-02-01T00:00:00+05:30'
+       GROUP BY 1 ORDER BY 1`,
+    );
+    expect(rows.length).toBeGreaterThan(1);
+    const lines = run.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^travel_type_id +count$/);
+    expect(lines.slice(2, -1)).toEqual(rows.map((row) => expect.stringMatching(new RegExp(`^${row.travel_type_id} +${row.n}$`))));
+    expect(lines.at(-1)).toBe(`(${rows.length} rows)`);
     expect(run.code).toBe(0);
   });
 });
