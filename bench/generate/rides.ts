@@ -185,3 +185,17 @@ export function bodyTemplate(rides: GeneratedRide[], format: Format): (firstId: 
     return body + close;
   };
 }
+
+export type BodySourceOptions = { seed: number; format: Format; ridesPerRequest: number; firstId: number; distinct?: number };
+
+/**
+ * Request bodies for a load run: the index-th body holds rides firstId + index * ridesPerRequest
+ * onwards, cycling through `distinct` generated batches (renumbered, so every id is fresh).
+ */
+export function bodySource({ seed, format, ridesPerRequest, firstId, distinct = 16 }: BodySourceOptions) {
+  const rides = generateRides({ seed, count: distinct * ridesPerRequest });
+  const templates = Array.from({ length: distinct }, (_, i) =>
+    bodyTemplate(rides.slice(i * ridesPerRequest, (i + 1) * ridesPerRequest), format),
+  );
+  return (index: number) => templates[index % distinct](firstId + index * ridesPerRequest);
+}

@@ -15,9 +15,9 @@ const COLUMN_TYPES: Record<string, string> = {
   to_lat: "double precision",
   to_long: "double precision",
 };
-const columns = RIDE_FIELDS.join(", ");
-const recordType = RIDE_FIELDS.map((field) => `${field} ${COLUMN_TYPES[field] ?? "integer"}`).join(", ");
-const updates = [...RIDE_FIELDS.filter((f) => f !== "id" && f !== "from_date"), "job_id"]
+export const columns = RIDE_FIELDS.join(", ");
+export const recordType = RIDE_FIELDS.map((field) => `${field} ${COLUMN_TYPES[field] ?? "integer"}`).join(", ");
+export const updates = [...RIDE_FIELDS.filter((f) => f !== "id" && f !== "from_date"), "job_id"]
   .map((field) => `${field} = excluded.${field}`)
   .join(", ");
 

@@ -1,0 +1,85 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { type Cluster, startCluster } from "./cluster.ts";
+import { killChildren } from "./processes.ts";
+import { batch, type Bench, burst, freshness, ms, oneDay, type Row, single } from "./scenarios.ts";
+
+const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst };
+type ScenarioName = keyof typeof SCENARIOS;
+
+const { values: options } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    only: { type: "string" },
+    profile: { type: "string" },
+  },
+});
+const chosen = (options.only?.split(",") ?? Object.keys(SCENARIOS)) as ScenarioName[];
+for (const name of chosen) if (!(name in SCENARIOS)) throw new Error(`--only: no scenario "${name}" (${Object.keys(SCENARIOS).join(", ")})`);
+
+const fixed = (value: number | undefined, digits = 0) =>
+  value === undefined ? "–" : value.toLocaleString("en", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const times = (value?: number) => (value === undefined ? "" : `${value.toFixed(1)}×`);
+
+function table(rows: Row[]): string {
+  const header = ["scenario", "server", "req/s", "rides/s", "ack p50", "ack p99", "ack max", "non-2xx", "peak RSS", "× naive req/s", "× queue req/s", "notes"];
+  const lines = rows.map((row) => [
+    row.scenario,
+    row.server,
+    fixed(row.requestsPerSecond),
+    fixed(row.ridesPerSecond),
+    ms(row.ack.p50),
+    ms(row.ack.p99),
+    ms(row.ack.max),
+    String(row.non2xx),
+    row.peakRssMb === undefined ? "–" : `${fixed(row.peakRssMb)} MB`,
+    times(row.vsNaive),
+    times(row.vsQueue),
+    row.note ?? "",
+  ]);
+  return [header, header.map(() => "---"), ...lines].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+}
+
+let cluster: Cluster | undefined;
+async function cleanUp() {
+  killChildren();
+  await cluster?.stop().catch((error) => console.error(`could not stop the bench database: ${error.message}`));
+  cluster = undefined;
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => void cleanUp().then(() => process.exit(130)));
+}
+
+const started = new Date();
+const rows: Row[] = [];
+let bench: Bench | undefined;
+try {
+  cluster = await startCluster();
+  if (options.profile) await mkdir(options.profile, { recursive: true });
+  bench = { cluster, smoke: options.smoke, profileDir: options.profile && path.resolve(options.profile), problems: [] };
+  const version = cluster.version;
+  for (const name of chosen) {
+    const scenarioStart = Date.now();
+    rows.push(...(await SCENARIOS[name](bench)));
+    console.error(`${name}: ${((Date.now() - scenarioStart) / 1000).toFixed(0)} s`);
+  }
+  const output = table(rows);
+  console.log(output);
+  if (!options.smoke) {
+    const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
+    await writeFile(
+      new URL("results.md", import.meta.url),
+      `# Benchmark results\n\n\`npm run bench\`, ${started.toISOString()}\n\n` +
+        `- machine: ${machine}\n- Node ${process.version}, PostgreSQL ${version} (embedded, default settings plus track_commit_timestamp)\n` +
+        `- run took ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s\n\n${output}\n`,
+    );
+  }
+} finally {
+  await cleanUp();
+}
+if (bench && bench.problems.length > 0) {
+  console.error(`bench found problems:\n${bench.problems.map((problem) => `  - ${problem}`).join("\n")}`);
+  process.exit(1);
+}
