@@ -43,7 +43,8 @@ WITH batch AS (
        ROWS FROM (jsonb_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
   ORDER BY r.id, b.job_id DESC, r.position DESC
 ), moved_month AS (
-  DELETE FROM rides USING incoming i WHERE rides.id = i.id AND rides.from_date <> i.from_date
+  DELETE FROM rides USING incoming i
+  WHERE i.id <= (SELECT max(id) FROM rides) AND rides.id = i.id AND rides.from_date <> i.from_date
 ), upserted AS (
   INSERT INTO rides (${columns}, job_id)
   SELECT ${columns}, job_id FROM incoming
