@@ -52,7 +52,8 @@ WITH batch AS (
   RETURNING 1
 ), finished AS (
   UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
-  FROM batch b WHERE jobs.id = b.job_id
+  -- The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
+  FROM batch b WHERE jobs.id = b.job_id AND jobs.id = ANY($1::bigint[])
   RETURNING jobs.id
 )
 SELECT (SELECT count(*) FROM finished)::int AS jobs, (SELECT count(*) FROM upserted)::int AS rides`;
