@@ -14,6 +14,7 @@ const { values: options } = parseArgs({
     smoke: { type: "boolean", default: false },
     only: { type: "string" },
     profile: { type: "string" },
+    note: { type: "string" },
   },
 });
 const chosen = (options.only?.split(",") ?? Object.keys(SCENARIOS)) as ScenarioName[];
@@ -41,6 +42,23 @@ function table(rows: Row[]): string {
   ]);
   return [header, header.map(() => "---"), ...lines].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
+
+const LEGEND = `How to read it:
+- Every server runs in its own process on its own fresh database in one embedded PostgreSQL; peak RSS is the
+  process's high-water mark (VmHWM). The service runs as \`npm start\` runs it; the baselines use the same
+  body reading and validation (src/rides) and differ only in what they do with valid rides: naive INSERTs
+  them into the partitioned rides table (one statement per request), queue sends each to pg-boss (\`send\`,
+  or one \`insert\` for a batch). The service acknowledges with 202 after staging; the baselines with 201.
+- single and batch: autocannon (own process), closed loop, fresh ride ids in every request; each server
+  runs twice in the order service, naive, queue, queue, naive, service (two halves of 10 s, batches 5 s),
+  and latencies of both halves are pooled. × naive / × queue: the service's requests/s over the baseline's.
+- one day: 288 POSTs of 1,000 rides as the producer's CSV over 4 connections; time from the first byte sent
+  until the last ride's commit in rides (commit timestamps), against COPY of the same CSV file into an
+  empty rides table with its partitions.
+- freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
+  commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
+- burst: 100-ride POSTs at 100/s for 60 s, then 10/s for 30 s (open loop); drain = last commit of a burst ride
+  minus the end of the burst; peak backlog sampled from staging every 250 ms.`;
 
 let cluster: Cluster | undefined;
 async function cleanUp() {
@@ -77,9 +95,10 @@ try {
     const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
     await writeFile(
       new URL("results.md", import.meta.url),
-      `# Benchmark results\n\n\`npm run bench\`, ${started.toISOString()}\n\n` +
-        `- machine: ${machine}\n- Node ${process.version}, PostgreSQL ${version} (embedded, default settings plus track_commit_timestamp)\n` +
-        `- run took ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s\n\n${output}\n`,
+      `# Benchmark results\n\n\`npm run bench\`, ${started.toISOString()}${options.note ? `: ${options.note}` : ""}\n\n` +
+        `- machine: ${machine}\n- Node ${process.version}, PostgreSQL ${version} (embedded, default settings plus ` +
+        `track_commit_timestamp, pg_stat_statements, max_connections=200)\n` +
+        `- run took ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s\n\n${output}\n\n${LEGEND}\n`,
     );
   }
 } finally {

@@ -1,4 +1,4 @@
-import { RIDE_FIELDS } from "../../src/rides/index.ts";
+import { RIDE_FIELDS, type Ride } from "../../src/rides/index.ts";
 
 /**
  * Rides with the shape of ../shared/data/xrides-2013-sample.csv: the travel-type mix
@@ -29,27 +29,13 @@ export const TYPE_ROWS = { 2: 34_292, 3: 7_550, 1: 1_589 } as const;
 const TOTAL_ROWS = TYPE_ROWS[1] + TYPE_ROWS[2] + TYPE_ROWS[3];
 
 /** A generated ride: flags 0/1 and times as wall-clock minutes in the producer's zone (ms, read as UTC). */
-export type GeneratedRide = {
-  id: number;
-  user_id: number;
-  vehicle_model_id: number;
-  package_id: number | null;
-  travel_type_id: number;
-  from_area_id: number | null;
-  to_area_id: number | null;
-  from_city_id: number | null;
-  to_city_id: number | null;
+export type GeneratedRide = Omit<Ride, TimeField | FlagField> & Record<FlagField, 0 | 1> & {
   from_date: number;
   to_date: number | null;
-  online_booking: 0 | 1;
-  mobile_site_booking: 0 | 1;
   booking_created: number;
-  from_lat: number | null;
-  from_long: number | null;
-  to_lat: number | null;
-  to_long: number | null;
-  car_cancellation: 0 | 1;
 };
+type TimeField = "from_date" | "to_date" | "booking_created";
+type FlagField = "online_booking" | "mobile_site_booking" | "car_cancellation";
 
 /** mulberry32: tiny, fast and good enough to make test data; Math.random cannot be seeded. */
 export function seededRandom(seed: number): () => number {
