@@ -40,7 +40,7 @@ WITH batch AS (
 ), incoming AS (
   SELECT DISTINCT ON (r.id) b.job_id, ${RIDE_FIELDS.map((f) => `r.${f}`).join(", ")}
   FROM batch b,
-       ROWS FROM (jsonb_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
+       ROWS FROM (json_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
   ORDER BY r.id, b.job_id DESC, r.position DESC
 ), moved_month AS (
   DELETE FROM rides USING incoming i
