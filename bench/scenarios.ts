@@ -264,7 +264,7 @@ export async function freshness(bench: Bench): Promise<Row[]> {
     else delays.push(Math.max(0, at - ack));
   }
   if (missing > 0 || failures(result.requests) > 0) {
-    bench.problems.push(`freshness: ${missing} acknowledged rides not stored, ${failures(result.requests)} failed posts`);
+    bench.problems.push(`freshness: ${missing} acknowledged rides not stored, ${failures(result.requests)} failed posts (${result.errors.join(", ")})`);
   }
   const readable = spread(delays);
   return [
@@ -304,10 +304,13 @@ export async function burst(bench: Bench): Promise<Row[]> {
   await service.drained();
   const burstRequests = result.requests.filter(([, , phase]) => phase === 0).length;
   const drainMs = Math.max(0, (await lastCommit(service.pool, burstRequests * ridesPerRequest)) - result.phaseEnds[0]);
-  const serverErrors = result.requests.filter(([, , , , , status]) => status >= 500 || status === 0).length;
+  const serverErrors = result.requests.filter(([, , , , , status]) => status >= 500).length;
+  const unanswered = result.requests.filter(([, , , , , status]) => status === 0).length;
   const stored = await service.stored();
   const ackedRides = acked(result.requests).length * ridesPerRequest;
-  if (serverErrors > 0 || stored !== ackedRides) bench.problems.push(`burst: ${serverErrors} 5xx or unanswered, ${ackedRides} rides acknowledged, ${stored} stored`);
+  if (serverErrors + unanswered > 0 || stored !== ackedRides) {
+    bench.problems.push(`burst: ${serverErrors} 5xx, ${unanswered} unanswered (${result.errors.join(", ")}), ${ackedRides} rides acknowledged, ${stored} stored`);
+  }
   const totalSeconds = phases.reduce((sum, phase) => sum + phase.seconds, 0);
   return [
     {
@@ -318,7 +321,7 @@ export async function burst(bench: Bench): Promise<Row[]> {
       ack: spread(ackTimes(result.requests)),
       non2xx: failures(result.requests),
       peakRssMb: await service.finish("burst"),
-      note: `${serverErrors} 5xx; burst backlog fully in rides ${(drainMs / 1000).toFixed(2)} s after the burst ended; peak staged backlog ${peakBacklog.toLocaleString("en")} rides`,
+      note: `${serverErrors} 5xx, ${unanswered} unanswered; burst backlog fully in rides ${(drainMs / 1000).toFixed(2)} s after the burst ended; peak staged backlog ${peakBacklog.toLocaleString("en")} rides`,
     },
   ];
 }

@@ -23,7 +23,7 @@ export type TimedInput = {
 };
 /** [first ride id, rides, phase, sent at, acked at (epoch ms), HTTP status (0: no answer)] */
 export type TimedRequest = [number, number, number, number, number, number];
-export type TimedResult = { phaseEnds: number[]; requests: TimedRequest[] };
+export type TimedResult = { phaseEnds: number[]; requests: TimedRequest[]; errors: string[] };
 
 const input: TimedInput = JSON.parse(process.argv[2]);
 const bodyOf = bodySource(input);
@@ -32,11 +32,17 @@ const target = new URL(`${input.url}/v1/rides`);
 const now = () => performance.timeOrigin + performance.now();
 const requests: TimedRequest[] = [];
 
+const errors: string[] = [];
+
 function send(index: number, phase: number): Promise<void> {
   const firstId = input.firstId + index * input.ridesPerRequest;
   const body = bodyOf(index);
   const record: TimedRequest = [firstId, input.ridesPerRequest, phase, now(), 0, 0];
   requests.push(record);
+  return post(body, record, true);
+}
+
+function post(body: string, record: TimedRequest, mayRetry: boolean): Promise<void> {
   return new Promise((resolve) => {
     const request = http.request(
       target,
@@ -50,7 +56,14 @@ function send(index: number, phase: number): Promise<void> {
         });
       },
     );
-    request.on("error", () => {
+    request.on("error", (error: NodeJS.ErrnoException) => {
+      // A kept-alive socket the server closed as idle just as it was reused: the request
+      // never reached the server, so it is sent again (Node's documented remedy).
+      if (mayRetry && request.reusedSocket && error.code === "ECONNRESET") {
+        resolve(post(body, record, false));
+        return;
+      }
+      errors.push(error.code ?? error.message);
       record[4] = now();
       resolve();
     });
@@ -86,5 +99,5 @@ if (input.phases) {
 await Promise.all(pending);
 if (!input.phases) phaseEnds.push(now());
 agent.destroy();
-const result: TimedResult = { phaseEnds, requests };
+const result: TimedResult = { phaseEnds, requests, errors };
 process.stdout.write(JSON.stringify(result));
