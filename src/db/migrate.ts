@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import pg from "pg";
 
 // drizzle-orm's CommonJS build: Node 24 re-reads its 179 KB package.json for every one of
-// its ES modules it loads, which took the service to ~300 MB peak RSS (bench/results.md);
+// its ES modules it loads, which alone took the service to ~300 MB peak RSS (npm run bench);
 // the same code loaded through require costs ~15 MB.
 const require = createRequire(import.meta.url);
 const { drizzle } = require("drizzle-orm/node-postgres") as typeof import("drizzle-orm/node-postgres");
