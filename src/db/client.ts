@@ -1,6 +1,4 @@
-import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
-import * as schema from "./schema.ts";
 
 // int8 ids and counts fit in a JS number here (ride ids are checked to be safe integers).
 pg.types.setTypeParser(pg.types.builtins.INT8, Number);
@@ -18,7 +16,9 @@ export function createDatabase(url: string, max = 8) {
   });
   // An idle client dying (database restart) must not crash the process; the pool replaces it.
   pool.on("error", () => {});
-  return { pool, orm: drizzle(pool, { schema }) };
+  // No drizzle query builder here: importing drizzle-orm's ES modules alone peaks at ~250 MB
+  // RSS on Node 24 (see migrate.ts); the service's SQL is plain and bound through pg.
+  return { pool };
 }
 
 /**

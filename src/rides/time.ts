@@ -6,7 +6,8 @@
 const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
-const offsets = new Map<string, number>();
+/** zone → quarter hour since the epoch → offset; numeric keys keep the per-time lookups cheap. */
+const offsets = new Map<string, Map<number, number>>();
 
 function zoneFormatter(zone: string): Intl.DateTimeFormat {
   let formatter = formatters.get(zone);
@@ -28,15 +29,20 @@ function zoneFormatter(zone: string): Intl.DateTimeFormat {
 
 /** The zone's offset from UTC in ms at an instant; cached per quarter hour, the finest step real zones change on. */
 export function offsetAt(zone: string, instant: number): number {
-  const key = `${zone}|${Math.floor(instant / 900_000)}`;
-  let offset = offsets.get(key);
+  let zoneOffsets = offsets.get(zone);
+  if (!zoneOffsets) {
+    zoneOffsets = new Map();
+    offsets.set(zone, zoneOffsets);
+  }
+  const key = Math.floor(instant / 900_000);
+  let offset = zoneOffsets.get(key);
   if (offset === undefined) {
     const parts: Record<string, number> = {};
     for (const part of zoneFormatter(zone).formatToParts(instant)) parts[part.type] = Number(part.value);
     const wall = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
     offset = wall - Math.floor(instant / 1000) * 1000;
-    if (offsets.size > 100_000) offsets.clear();
-    offsets.set(key, offset);
+    if (zoneOffsets.size > 100_000) zoneOffsets.clear();
+    zoneOffsets.set(key, offset);
   }
   return offset;
 }
@@ -50,8 +56,10 @@ const DAY_MS = 86_400_000;
 export function wallTimeToInstant(wall: number, zone: string): number {
   const before = wall - offsetAt(zone, wall - DAY_MS);
   const after = wall - offsetAt(zone, wall + DAY_MS);
-  const valid = [before, after].filter((instant) => instant + offsetAt(zone, instant) === wall);
-  return valid.length > 0 ? Math.min(...valid) : before;
+  const beforeValid = before + offsetAt(zone, before) === wall;
+  const afterValid = after + offsetAt(zone, after) === wall;
+  if (beforeValid && afterValid) return Math.min(before, after);
+  return afterValid ? after : before;
 }
 
 /** "YYYY-MM" of the month an instant falls in, on the wall clock of zone. */

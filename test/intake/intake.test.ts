@@ -186,6 +186,24 @@ describe("malformed requests", () => {
     expect(status).toBe(413);
     expect(body.detail).toMatch(/larger than 65536 bytes/);
   });
+
+  it("answers 413 to a chunked body (no Content-Length) once it grows over the limit", async () => {
+    const big = JSON.stringify(Array.from({ length: 400 }, (_, i) => ride({ id: 1_000_000 + i })));
+    const chunked = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(big));
+        controller.close();
+      },
+    });
+    const response = await fetch(`${service.url}/v1/rides`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: chunked,
+      duplex: "half",
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect((await response.json()).detail).toMatch(/larger than 65536 bytes/);
+  });
 });
 
 describe("resending", () => {

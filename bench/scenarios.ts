@@ -1,0 +1,329 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import pg from "pg";
+import { createDatabase } from "../src/db/client.ts";
+import { applyMigrations } from "../src/db/migrate.ts";
+import { columns } from "../src/mover/move.ts";
+import { createPartitions } from "../src/mover/partitions.ts";
+import { monthIn, wallTimeToInstant } from "../src/rides/time.ts";
+import type { Cluster } from "./cluster.ts";
+import { bodySource, type Format, generateRides } from "./generate/rides.ts";
+import type { ClosedLoopInput, ClosedLoopResult } from "./load/closed-loop.ts";
+import type { TimedInput, TimedRequest, TimedResult } from "./load/timed.ts";
+import { runLoad, type ServerKind, startServer } from "./processes.ts";
+import { type Spread, spread } from "./stats.ts";
+
+export type Row = {
+  scenario: string;
+  server: string;
+  requestsPerSecond?: number;
+  ridesPerSecond?: number;
+  ack: Spread;
+  non2xx: number;
+  peakRssMb?: number;
+  vsNaive?: number;
+  vsQueue?: number;
+  note?: string;
+};
+
+export type Bench = {
+  cluster: Cluster;
+  smoke: boolean;
+  /** When set, the service runs under --cpu-prof and pg_stat_statements is dumped here. */
+  profileDir?: string;
+  /** What went wrong; the bench fails when any is recorded. */
+  problems: string[];
+};
+
+const ZONE = "Asia/Kolkata";
+const SEED = 20130101;
+const SERVERS: ServerKind[] = ["service", "naive", "queue"];
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A server of kind on a fresh database of its own, with a small pool for the bench's own queries. */
+async function launch(bench: Bench, kind: ServerKind) {
+  const database = await bench.cluster.createDatabase();
+  // The service migrates its database itself; the naive baseline writes into the same schema.
+  if (kind === "naive") await applyMigrations(database.url, "unlogged");
+  const server = await startServer(kind, database.url, kind === "service" ? bench.profileDir : undefined);
+  const { pool } = createDatabase(database.url, 2);
+  if (bench.profileDir) await pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+  return {
+    kind,
+    url: server.url,
+    pool,
+    /** Rides the server has stored (the queue baseline: jobs it holds). */
+    async stored(): Promise<number> {
+      const sql = kind === "queue" ? "SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'rides'" : "SELECT count(*)::int AS n FROM rides";
+      return (await pool.query<{ n: number }>(sql)).rows[0].n;
+    },
+    /** The service's staging is empty and no job is left queued, failed or lost. */
+    async drained(timeoutMs = 120_000): Promise<void> {
+      if (kind !== "service") return;
+      const deadline = Date.now() + timeoutMs;
+      while ((await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM staging")).rows[0].n > 0) {
+        if (Date.now() > deadline) throw new Error(`staging not drained after ${timeoutMs} ms`);
+        await sleep(20);
+      }
+      const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE status <> 'done'");
+      if (rows[0].n > 0) bench.problems.push(`service: ${rows[0].n} jobs not done`);
+    },
+    async finish(label: string): Promise<number | undefined> {
+      if (bench.profileDir && kind === "service") await dumpStatements(pool, path.join(bench.profileDir, `${label}-statements.txt`));
+      const rss = server.peakRssMb();
+      await server.stop();
+      await pool.end();
+      await database.drop();
+      return rss;
+    },
+  };
+}
+
+async function dumpStatements(pool: pg.Pool, file: string) {
+  const { rows } = await pool.query(
+    `SELECT calls, round(total_exec_time)::int AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
+     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+     ORDER BY total_exec_time DESC LIMIT 15`,
+  );
+  await writeFile(file, rows.map((row) => JSON.stringify(row)).join("\n"));
+}
+
+const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
+
+/**
+ * Closed-loop throughput of the three servers, ABCCBA (two halves each, in mirrored
+ * order) so drift of a shared machine hits them alike; latencies of both halves are pooled.
+ */
+async function throughput(
+  bench: Bench,
+  scenario: string,
+  load: { format: Format; ridesPerRequest: number; connections: number; secondsPerHalf: number; smokeRequests: number },
+): Promise<Row[]> {
+  const running = [];
+  for (const kind of SERVERS) running.push(await launch(bench, kind));
+  const order = bench.smoke ? running : [...running, ...[...running].reverse()];
+  const totals = new Map(SERVERS.map((kind) => [kind, { seconds: 0, ok: 0, non2xx: 0, errors: 0, latencies: [] as number[] }]));
+  for (const [round, server] of order.entries()) {
+    const input: ClosedLoopInput = {
+      url: server.url,
+      format: load.format,
+      ridesPerRequest: load.ridesPerRequest,
+      connections: load.connections,
+      ...(bench.smoke ? { amount: load.smokeRequests } : { seconds: load.secondsPerHalf }),
+      firstId: round * 100_000_000 + 1,
+      seed: SEED + round,
+    };
+    const result = await runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", input);
+    // The next server must not share the machine with this one's mover.
+    await server.drained();
+    const total = totals.get(server.kind)!;
+    total.seconds += result.seconds;
+    total.ok += result.ok;
+    total.non2xx += result.non2xx;
+    total.errors += result.errors;
+    for (const ms of result.latencies) total.latencies.push(ms);
+  }
+  const rows: Row[] = [];
+  for (const server of running) {
+    const total = totals.get(server.kind)!;
+    const stored = await server.stored();
+    const acked = total.ok * load.ridesPerRequest;
+    // A timed run stops with requests in flight, which may or may not have been stored.
+    if (bench.smoke ? stored !== acked : stored < acked) bench.problems.push(`${scenario} ${server.kind}: ${acked} rides acknowledged, ${stored} stored`);
+    if (bench.smoke && total.non2xx + total.errors > 0) bench.problems.push(`${scenario} ${server.kind}: ${total.non2xx} non-2xx, ${total.errors} errors`);
+    rows.push({
+      scenario,
+      server: server.kind,
+      requestsPerSecond: total.ok / total.seconds,
+      ridesPerSecond: acked / total.seconds,
+      ack: spread(total.latencies),
+      non2xx: total.non2xx + total.errors,
+      peakRssMb: await server.finish(scenario.replaceAll(/\W+/g, "-")),
+    });
+  }
+  const [service, naive, queue] = rows;
+  service.vsNaive = ratio(service.requestsPerSecond, naive.requestsPerSecond);
+  service.vsQueue = ratio(service.requestsPerSecond, queue.requestsPerSecond);
+  return rows;
+}
+
+export const single = (bench: Bench) =>
+  throughput(bench, "single (1 ride/POST, JSON, 64 conn)", {
+    format: "json", ridesPerRequest: 1, connections: 64, secondsPerHalf: 10, smokeRequests: 300,
+  });
+
+export async function batch(bench: Bench): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const format of ["json", "ndjson", "csv"] as const) {
+    rows.push(...(await throughput(bench, `batch (1,000 rides/POST, ${format}, 16 conn)`, {
+      format, ridesPerRequest: bench.smoke ? 100 : 1_000, connections: 16, secondsPerHalf: 5, smokeRequests: 5,
+    })));
+  }
+  return rows;
+}
+
+/** Commit time (epoch ms) of the newest row in rides, from commit timestamps. */
+async function lastCommit(pool: pg.Pool, maxId = Number.MAX_SAFE_INTEGER): Promise<number> {
+  const { rows } = await pool.query<{ at: number }>(
+    "SELECT (extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) * 1000)::float8 AS at FROM rides WHERE id <= $1",
+    [maxId],
+  );
+  return rows[0].at;
+}
+
+const acked = (requests: TimedRequest[]) => requests.filter(([, , , , , status]) => status === 202);
+const ackTimes = (requests: TimedRequest[]) => requests.filter((r) => r[5] !== 0).map(([, , , sent, ack]) => ack - sent);
+const failures = (requests: TimedRequest[]) => requests.filter(([, , , , , status]) => status < 200 || status > 299).length;
+
+/**
+ * 288,000 rides of one day posted as the producer's CSV in 1,000-ride batches, from the
+ * first byte sent until the last is committed in rides, next to a plain COPY of the
+ * same CSV into an empty rides table.
+ */
+export async function oneDay(bench: Bench): Promise<Row[]> {
+  const ridesPerRequest = bench.smoke ? 500 : 1_000;
+  const requests = bench.smoke ? 10 : 288;
+  const total = ridesPerRequest * requests;
+  const source = { seed: SEED, format: "csv" as const, ridesPerRequest, firstId: 1, distinct: requests };
+
+  // COPY: the same bytes, as one file the server reads, into a migrated empty database.
+  const file = path.join(bench.cluster.dir, "one-day.csv");
+  const body = bodySource(source);
+  const lines = Array.from({ length: requests }, (_, i) => (i === 0 ? body(i) : body(i).slice(body(i).indexOf("\n") + 1)));
+  await writeFile(file, lines.join(""), { mode: 0o644 });
+  const database = await bench.cluster.createDatabase();
+  await applyMigrations(database.url, "unlogged");
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  const months = new Set(generateRides({ seed: SEED, count: total }).map((ride) => monthIn(wallTimeToInstant(ride.from_date, ZONE), ZONE)));
+  const { pool: copyPool } = createDatabase(database.url, 1);
+  await createPartitions(copyPool, ZONE)(months);
+  await copyPool.end();
+  await client.query(`SET TimeZone = '${ZONE}'; SET DateStyle = 'ISO, MDY'; ALTER TABLE rides ALTER job_id SET DEFAULT 0`);
+  const copyStart = performance.now();
+  await client.query(`COPY rides (${columns}) FROM '${file}' WITH (FORMAT csv, HEADER true, NULL 'NULL')`);
+  const copySeconds = (performance.now() - copyStart) / 1000;
+  const copied = (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM rides")).rows[0].n;
+  await client.end();
+  await database.drop();
+  if (copied !== total) bench.problems.push(`one day COPY: ${copied} of ${total} rows`);
+
+  const service = await launch(bench, "service");
+  const input: TimedInput = { url: service.url, ...source, requests, connections: 4 };
+  const result = await runLoad<TimedResult>("bench/load/timed.ts", input);
+  await service.drained();
+  const firstSent = Math.min(...result.requests.map(([, , , sent]) => sent));
+  const seconds = ((await lastCommit(service.pool)) - firstSent) / 1000;
+  const stored = await service.stored();
+  if (stored !== total || acked(result.requests).length !== requests) {
+    bench.problems.push(`one day: ${acked(result.requests).length} of ${requests} posts acknowledged, ${stored} of ${total} rides stored`);
+  }
+  const postSeconds = (result.phaseEnds[0] - firstSent) / 1000;
+  return [
+    {
+      scenario: `one day (${total.toLocaleString("en")} rides, CSV, 4 conn)`,
+      server: "service",
+      requestsPerSecond: requests / postSeconds,
+      ridesPerSecond: total / seconds,
+      ack: spread(ackTimes(result.requests)),
+      non2xx: failures(result.requests),
+      peakRssMb: await service.finish("one-day"),
+      note: `all stored ${seconds.toFixed(2)} s after the first byte (posting took ${postSeconds.toFixed(2)} s) = ${(seconds / copySeconds).toFixed(2)}× the COPY`,
+    },
+    {
+      scenario: `one day (${total.toLocaleString("en")} rides, CSV, 4 conn)`,
+      server: "plain COPY",
+      ridesPerSecond: total / copySeconds,
+      ack: {},
+      non2xx: 0,
+      note: `COPY of the same CSV into an empty rides table: ${copySeconds.toFixed(2)} s`,
+    },
+  ];
+}
+
+/** Single-ride POSTs at a steady 1,000/s: from each 202 to its ride being committed in rides. */
+export async function freshness(bench: Bench): Promise<Row[]> {
+  const rate = bench.smoke ? 200 : 1_000;
+  const seconds = bench.smoke ? 2 : 30;
+  const service = await launch(bench, "service");
+  const input: TimedInput = {
+    url: service.url, format: "json", ridesPerRequest: 1, firstId: 1, seed: SEED, phases: [{ rate, seconds }], connections: 64,
+  };
+  const result = await runLoad<TimedResult>("bench/load/timed.ts", input);
+  await service.drained();
+  const { rows } = await service.pool.query<{ id: number; at: number }>(
+    "SELECT id::float8 AS id, (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000)::float8 AS at FROM rides",
+  );
+  const readableAt = new Map(rows.map((row) => [row.id, row.at]));
+  const delays: number[] = [];
+  let missing = 0;
+  for (const [id, , , , ack] of acked(result.requests)) {
+    const at = readableAt.get(id);
+    if (at === undefined) missing++;
+    // Readable before the client had read its 202 counts as no delay.
+    else delays.push(Math.max(0, at - ack));
+  }
+  if (missing > 0 || failures(result.requests) > 0) {
+    bench.problems.push(`freshness: ${missing} acknowledged rides not stored, ${failures(result.requests)} failed posts (${result.errors.join(", ")})`);
+  }
+  const readable = spread(delays);
+  return [
+    {
+      scenario: `freshness (${rate.toLocaleString("en")} rides/s as single JSON POSTs, ${seconds} s)`,
+      server: "service",
+      requestsPerSecond: result.requests.length / seconds,
+      ridesPerSecond: result.requests.length / seconds,
+      ack: spread(ackTimes(result.requests)),
+      non2xx: failures(result.requests),
+      peakRssMb: await service.finish("freshness"),
+      note: `202 → readable in rides: p50 ${ms(readable.p50)}, p99 ${ms(readable.p99)}, max ${ms(readable.max)}`,
+    },
+  ];
+}
+
+/** Ten times the steady rate for a minute, then steady: no 5xx, and how long the backlog takes to drain. */
+export async function burst(bench: Bench): Promise<Row[]> {
+  const ridesPerRequest = 100;
+  const phases = bench.smoke
+    ? [{ rate: 100, seconds: 2 }, { rate: 10, seconds: 2 }]
+    : [{ rate: 100, seconds: 60 }, { rate: 10, seconds: 30 }];
+  const service = await launch(bench, "service");
+  let peakBacklog = 0;
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const { rows } = await service.pool.query<{ n: number }>("SELECT coalesce(sum(ride_count), 0)::int AS n FROM staging");
+      peakBacklog = Math.max(peakBacklog, rows[0].n);
+      await sleep(250);
+    }
+  })();
+  const input: TimedInput = { url: service.url, format: "json", ridesPerRequest, firstId: 1, seed: SEED, phases, connections: 64 };
+  const result = await runLoad<TimedResult>("bench/load/timed.ts", input);
+  polling = false;
+  await poller;
+  await service.drained();
+  const burstRequests = result.requests.filter(([, , phase]) => phase === 0).length;
+  const drainMs = Math.max(0, (await lastCommit(service.pool, burstRequests * ridesPerRequest)) - result.phaseEnds[0]);
+  const serverErrors = result.requests.filter(([, , , , , status]) => status >= 500).length;
+  const unanswered = result.requests.filter(([, , , , , status]) => status === 0).length;
+  const stored = await service.stored();
+  const ackedRides = acked(result.requests).length * ridesPerRequest;
+  if (serverErrors + unanswered > 0 || stored !== ackedRides) {
+    bench.problems.push(`burst: ${serverErrors} 5xx, ${unanswered} unanswered (${result.errors.join(", ")}), ${ackedRides} rides acknowledged, ${stored} stored`);
+  }
+  const totalSeconds = phases.reduce((sum, phase) => sum + phase.seconds, 0);
+  return [
+    {
+      scenario: `burst (${phases[0].rate * ridesPerRequest} rides/s as 100-ride JSON POSTs for ${phases[0].seconds} s, then ${phases[1].rate * ridesPerRequest}/s)`,
+      server: "service",
+      requestsPerSecond: result.requests.length / totalSeconds,
+      ridesPerSecond: (result.requests.length * ridesPerRequest) / totalSeconds,
+      ack: spread(ackTimes(result.requests)),
+      non2xx: failures(result.requests),
+      peakRssMb: await service.finish("burst"),
+      note: `${serverErrors} 5xx, ${unanswered} unanswered; burst backlog fully in rides ${(drainMs / 1000).toFixed(2)} s after the burst ended; peak staged backlog ${peakBacklog.toLocaleString("en")} rides`,
+    },
+  ];
+}
+
+export const ms = (value?: number) => (value === undefined ? "–" : value < 10 ? `${value.toFixed(2)} ms` : `${Math.round(value)} ms`);

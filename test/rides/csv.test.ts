@@ -1,0 +1,26 @@
+import { parse } from "csv-parse/sync";
+import { describe, expect, it } from "vitest";
+import { parseCsv } from "../../src/rides/formats/csv.ts";
+import { SAMPLE_CSV } from "../support/service.ts";
+
+const header = SAMPLE_CSV.split("\n")[0];
+const firstRow = SAMPLE_CSV.split("\n")[1];
+
+describe("reading the producer's CSV", () => {
+  it("reads plain CSV exactly as csv-parse does", () => {
+    const rows = parse(SAMPLE_CSV, { skip_empty_lines: true }) as string[][];
+    const candidates = parseCsv(`\uFEFF${SAMPLE_CSV}\n\n`);
+    expect(candidates).toHaveLength(rows.length - 1);
+    expect(candidates[0]).toEqual({ input: expect.objectContaining({ id: 132512, from_date: "2013-01-01T02:00", package_id: null }) });
+    expect(candidates.map((c) => ("input" in c ? (c.input as { id: number }).id : null))).toEqual(rows.slice(1).map((row) => Number(row[0])));
+  });
+
+  it("reads quoted cells and CRLF line ends like plain ones", () => {
+    const quoted = firstRow.split(",").map((cell) => `"${cell}"`).join(",");
+    expect(parseCsv(`${header}\r\n${quoted}\r\n`)).toEqual(parseCsv(`${header}\n${firstRow}\n`));
+  });
+
+  it("still names a row whose field count is off", () => {
+    expect(parseCsv(`${header}\n1,2,3`)).toEqual([{ errors: [{ path: "", message: "row 2 has 3 fields, the header has 19" }] }]);
+  });
+});
