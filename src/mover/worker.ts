@@ -26,7 +26,15 @@ export async function startMoverWorker(boss: PgBoss, pool: pg.Pool, mover: Mover
 
   let sending = false;
   let again = false;
+  // While this process's worker is moving, it looks at staging again before it stops,
+  // so a wake-up then needs no pg-boss job (a send per staged batch was most of its SQL).
+  let moving = false;
+  let stagedWhileMoving = false;
   function wake() {
+    if (moving) {
+      stagedWhileMoving = true;
+      return;
+    }
     if (sending) {
       again = true;
       return;
@@ -46,14 +54,21 @@ export async function startMoverWorker(boss: PgBoss, pool: pg.Pool, mover: Mover
 
   await boss.work(MOVE_QUEUE, { localConcurrency: 1, pollingIntervalSeconds: 2 }, async () => {
     const started = Date.now();
-    await markLost(pool);
-    for (;;) {
-      const chunk = await mover.moveChunk();
-      if (chunk.jobs + chunk.failedJobs === 0) return;
-      if (Date.now() - started > MAX_RUN_MS) {
-        wake();
-        return;
+    moving = true;
+    try {
+      await markLost(pool);
+      for (;;) {
+        stagedWhileMoving = false;
+        const chunk = await mover.moveChunk();
+        if (chunk.jobs + chunk.failedJobs === 0 && !stagedWhileMoving) return;
+        if (Date.now() - started > MAX_RUN_MS) {
+          stagedWhileMoving = true;
+          return;
+        }
       }
+    } finally {
+      moving = false;
+      if (stagedWhileMoving) wake();
     }
   });
   await boss.schedule(MOVE_QUEUE, "* * * * *");
