@@ -3,7 +3,7 @@ import { serve } from "@hono/node-server";
 import { PgBoss } from "pg-boss";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
-import { createDatabase } from "./db/client.ts";
+import { createPool } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { createBacklog } from "./intake/backlog.ts";
 import { createStager } from "./intake/stager.ts";
@@ -18,24 +18,24 @@ export type Service = { url: string; app: ReturnType<typeof createApp>; stop: ()
 /** Database → migrations → mover workers → HTTP. stop() undoes it in reverse, letting in-flight work finish. */
 export async function startService(config: Config & { databaseUrl: string }, log = createLogger(config.logLevel)): Promise<Service> {
   await applyMigrations(config.databaseUrl, config.stagingDurability);
-  const db = createDatabase(config.databaseUrl);
+  const pool = createPool(config.databaseUrl);
 
   const boss = new PgBoss({ connectionString: config.databaseUrl, max: 4, useListenNotify: true });
   boss.on("error", (error) => log.warn({ error: error.message }, "pg-boss error"));
   await boss.start();
-  const mover = createMover(db.pool, createPartitions(db.pool, config.timeZone), config.moverChunkRows, config.timeZone);
+  const mover = createMover(pool, createPartitions(pool, config.timeZone), config.moverChunkRows, config.timeZone);
   if (await mover.backfillRollups()) log.warn("filled the rollups from the rides already stored");
-  const worker = await startMoverWorker(boss, db.pool, mover, (error) =>
+  const worker = await startMoverWorker(boss, pool, mover, (error) =>
     log.warn({ error: (error as Error).message }, "could not wake the mover"),
   );
   let workersRunning = true;
   let draining = false;
 
-  const stager = createStager(db.pool, config.timeZone, worker.wake);
+  const stager = createStager(pool, config.timeZone, worker.wake);
   const app = createApp({
-    pool: db.pool,
+    pool,
     stager,
-    backlog: createBacklog(db.pool, config.stagingMaxRides),
+    backlog: createBacklog(pool, config.stagingMaxRides),
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     workersRunning: () => workersRunning,
@@ -44,7 +44,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     bodyLimitBytes: config.bodyLimitBytes,
     maxRidesPerRequest: config.maxRidesPerRequest,
     log,
-    metrics: createMetrics(db.pool),
+    metrics: createMetrics(pool),
     query: {
       maxSpanDays: config.queryMaxSpanDays,
       maxRows: config.queryMaxRows,
@@ -72,7 +72,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
       workersRunning = false;
       // The mover finishes the chunk it is in (each chunk is one transaction).
       await boss.stop({ graceful: true, timeout: 30_000, close: true });
-      await db.pool.end();
+      await pool.end();
     },
   };
 }

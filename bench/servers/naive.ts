@@ -1,4 +1,4 @@
-import { createDatabase } from "../../src/db/client.ts";
+import { createPool } from "../../src/db/client.ts";
 import { columns, recordType, updates } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
 import { monthIn } from "../../src/rides/time.ts";
@@ -11,7 +11,7 @@ INSERT INTO rides (${columns}, job_id)
 SELECT ${columns}, 0 FROM jsonb_to_recordset($1::jsonb) AS r(${recordType})
 ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()`;
 
-const { pool } = createDatabase(databaseUrl);
+const pool = createPool(databaseUrl);
 const ensurePartitions = createPartitions(pool, config.timeZone);
 
 await serveBaseline(

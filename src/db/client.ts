@@ -3,9 +3,7 @@ import pg from "pg";
 // int8 ids and counts fit in a JS number here (ride ids are checked to be safe integers).
 pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 
-export type Database = ReturnType<typeof createDatabase>;
-
-export function createDatabase(url: string, max = 8) {
+export function createPool(url: string, max = 8): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
@@ -18,7 +16,7 @@ export function createDatabase(url: string, max = 8) {
   pool.on("error", () => {});
   // No drizzle query builder here: importing drizzle-orm's ES modules alone peaks at ~250 MB
   // RSS on Node 24 (see migrate.ts); the service's SQL is plain and bound through pg.
-  return { pool };
+  return pool;
 }
 
 /**

@@ -7,8 +7,9 @@ const MONTH = /^(\d{4})-(\d{2})$/;
 /**
  * Monthly partitions of rides, created the first time a month's data is moved
  * (history included). A month runs from midnight on the 1st in the producer's zone
- * (RIDES_TIME_ZONE), so a January ride in Bangalore is in the January partition. Names and bounds come from a checked YYYY-MM, never from
- * request text; the advisory lock keeps two movers from racing on the same DDL.
+ * (RIDES_TIME_ZONE), so a January ride in Bangalore is in the January partition. Names
+ * and bounds come from a checked YYYY-MM, never from request text; the advisory lock
+ * keeps two movers from racing on the same DDL.
  */
 export function createPartitions(pool: pg.Pool, zone: string) {
   const known = new Set<string>();
