@@ -10,12 +10,13 @@ import { createStager } from "./intake/stager.ts";
 import { createMover } from "./mover/move.ts";
 import { createPartitions } from "./mover/partitions.ts";
 import { startMoverWorker } from "./mover/worker.ts";
+import { createFolder } from "./rollup/folder.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 
 export type Service = { url: string; app: ReturnType<typeof createApp>; stop: () => Promise<void> };
 
-/** Database → migrations → mover workers → HTTP. stop() undoes it in reverse, letting in-flight work finish. */
+/** Database → migrations → mover workers and rollup folder → HTTP. stop() undoes it in reverse, letting in-flight work finish. */
 export async function startService(config: Config & { databaseUrl: string }, log = createLogger(config.logLevel)): Promise<Service> {
   await applyMigrations(config.databaseUrl, config.stagingDurability);
   const pool = createPool(config.databaseUrl);
@@ -25,8 +26,15 @@ export async function startService(config: Config & { databaseUrl: string }, log
   await boss.start();
   const mover = createMover(pool, createPartitions(pool, config.timeZone), config.moverChunkRows, config.timeZone);
   if (await mover.backfillRollups()) log.warn("filled the rollups from the rides already stored");
-  const worker = await startMoverWorker(boss, pool, mover, (error) =>
-    log.warn({ error: (error as Error).message }, "could not wake the mover"),
+  const folder = createFolder(pool, config.timeZone, (error) =>
+    log.warn({ error: (error as Error).message }, "could not fold the rollup log"),
+  );
+  const worker = await startMoverWorker(
+    boss,
+    pool,
+    mover,
+    (error) => log.warn({ error: (error as Error).message }, "could not wake the mover"),
+    folder.wake,
   );
   let workersRunning = true;
   let draining = false;
@@ -72,6 +80,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
       workersRunning = false;
       // The mover finishes the chunk it is in (each chunk is one transaction).
       await boss.stop({ graceful: true, timeout: 30_000, close: true });
+      await folder.settled();
       await pool.end();
     },
   };

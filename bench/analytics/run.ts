@@ -2,8 +2,9 @@
  * Analytics benchmark: N generated rides over a year in an embedded PostgreSQL (temp
  * dir), the rollups backfilled, then the issue's three queries timed from the rollup
  * and from raw rides in the same run (interleaved, so load on the shared machine hits
- * both alike), and the mover's intake with rollup maintenance on and off on the same
- * staged data. Writes bench/analytics/results.md.
+ * both alike), and the mover's intake with rollup maintenance on (logging, with the
+ * folder running beside it as in the service) and off, on the same staged data.
+ * Writes bench/analytics/results.md.
  *
  *   npm run bench:analytics -- [--rides 10000000] [--runs 20] [--intake-rides 200000]
  */
@@ -16,6 +17,7 @@ import { startEmbedded } from "../../src/db/embedded.ts";
 import { applyMigrations } from "../../src/db/migrate.ts";
 import { createMover } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
+import { createFolder } from "../../src/rollup/folder.ts";
 import { compileQuery } from "../../src/query/compile.ts";
 import { parseQuery } from "../../src/query/dsl.ts";
 import { runQuery } from "../../src/query/run.ts";
@@ -87,6 +89,29 @@ const QUERIES = [
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
 
+type Compiled = ReturnType<typeof compileQuery>;
+type BenchQuery = { name: string; rollup: string; fromRollup: Compiled; fromRides: Compiled };
+type QueryResult = { name: string; rollup: string; rows: number; r50: number; r95: number; w50: number; w95: number };
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await work();
+  return ms(t);
+}
+
+function p50p95<K extends string>(key: K, samples: number[]) {
+  const sorted = [...samples].sort((x, y) => x - y);
+  return { [`${key}50`]: percentile(sorted, 50), [`${key}95`]: percentile(sorted, 95) } as Record<`${K}50` | `${K}95`, number>;
+}
+
+/** Both sources' answers, which must be identical; the number of rows. */
+async function sameAnswers(pool: pg.Pool, q: BenchQuery): Promise<number> {
+  const a = await runQuery(pool, q.fromRollup, ZONE, 600_000);
+  const b = await runQuery(pool, q.fromRides, ZONE, 600_000);
+  if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`${q.name}: the rollup and rides answers differ`);
+  return a.length;
+}
+
 async function main() {
   const dir = await mkdtemp(path.join(tmpdir(), "rides-bench-analytics-"));
   const load = [loadavg()[0]];
@@ -120,45 +145,30 @@ async function main() {
     log(`backfilled the rollups in ${backfillS.toFixed(1)} s`);
     const sizes = await tableSizes(pool);
 
-    const results: { name: string; rollup: string; rows: number; r50: number; r95: number; w50: number; w95: number }[] = [];
-    for (const { name, dsl } of QUERIES) {
+    const queries = QUERIES.map(({ name, dsl }) => {
       const query = parseQuery(dsl, { maxSpanDays: 400, maxRows: 10_000, defaultZone: ZONE });
       const rollup = chooseRollup(query, ZONE);
       if (!rollup) throw new Error(`${name}: no rollup covers it`);
-      const fromRollup = compileQuery(query, rollup);
-      const fromRides = compileQuery(query, undefined);
-      const a = await runQuery(pool, fromRollup, ZONE, 600_000);
-      const b = await runQuery(pool, fromRides, ZONE, 600_000);
-      if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`${name}: the rollup and rides answers differ`);
+      return { name, rollup: rollup.table, fromRollup: compileQuery(query, rollup), fromRides: compileQuery(query, undefined) };
+    });
+    const results: QueryResult[] = [];
+    for (const q of queries) {
+      const rows = await sameAnswers(pool, q);
       const rollupMs: number[] = [];
       const ridesMs: number[] = [];
       for (let i = 0; i < RUNS; i++) {
-        let t = performance.now();
-        await runQuery(pool, fromRollup, ZONE, 600_000);
-        rollupMs.push(ms(t));
-        t = performance.now();
-        await runQuery(pool, fromRides, ZONE, 600_000);
-        ridesMs.push(ms(t));
+        rollupMs.push(await timed(() => runQuery(pool, q.fromRollup, ZONE, 600_000)));
+        ridesMs.push(await timed(() => runQuery(pool, q.fromRides, ZONE, 600_000)));
       }
-      rollupMs.sort((x, y) => x - y);
-      ridesMs.sort((x, y) => x - y);
-      const row = {
-        name,
-        rollup: rollup.table,
-        rows: a.length,
-        r50: percentile(rollupMs, 50),
-        r95: percentile(rollupMs, 95),
-        w50: percentile(ridesMs, 50),
-        w95: percentile(ridesMs, 95),
-      };
+      const row = { name: q.name, rollup: q.rollup, rows, ...p50p95("r", rollupMs), ...p50p95("w", ridesMs) };
       results.push(row);
-      log(`${name}: rollup p50 ${fmt(row.r50)} p95 ${fmt(row.r95)} ms; rides p50 ${fmt(row.w50)} p95 ${fmt(row.w95)} ms`);
+      log(`${q.name}: rollup p50 ${fmt(row.r50)} p95 ${fmt(row.r95)} ms; rides p50 ${fmt(row.w50)} p95 ${fmt(row.w95)} ms`);
     }
     load.push(loadavg()[0]);
 
-    const intake = await measureIntake(pool, ensure, RIDES);
+    const { intake, pending } = await measureIntake(pool, ensure, RIDES, queries);
     load.push(loadavg()[0]);
-    await writeResults({ results, intake, sizes, generateS, backfillS, load, version: (await pool.query("SHOW server_version")).rows[0].server_version });
+    await writeResults({ results, intake, pending, sizes, generateS, backfillS, load, version: (await pool.query("SHOW server_version")).rows[0].server_version });
   } finally {
     await pool.end();
     await server.stop();
@@ -166,24 +176,41 @@ async function main() {
   }
 }
 
-type Intake = { shape: string; on: number[]; off: number[] };
+type Intake = { shape: string; on: number[]; off: number[]; foldLagS: number[] };
+type Pending = { changes: number; queries: { name: string; r50: number; r95: number }[] };
 
 /**
- * The mover draining the same staged rides (1,000 per job) with the rollup CTEs and
+ * The mover draining the same staged rides (1,000 per job) with rollup maintenance and
  * without: same generator seed, fresh ids each round, so every round inserts identical
- * rides into the same big table. Rounds alternate off/on to share the machine's drift.
+ * rides into the same big table. With maintenance on, the mover logs its changes and,
+ * as in the service, the folder folds them once staging is empty: the rate counts until
+ * staging is empty, the fold lag is how long the rollups then took to catch up. Rounds
+ * alternate off/on to share the machine's drift. Before the last fold, the queries are
+ * timed (and checked against rides) with the round's changes still in the log.
  */
-async function measureIntake(pool: pg.Pool, ensure: (months: string[]) => Promise<void>, firstId: number): Promise<Intake[]> {
+async function measureIntake(
+  pool: pg.Pool,
+  ensure: (months: string[]) => Promise<void>,
+  firstId: number,
+  queries: BenchQuery[],
+): Promise<{ intake: Intake[]; pending: Pending }> {
   const shapes = [
     { shape: "streaming (each job's rides within minutes, time-ordered)", start: "2025-12-20T00:00:00+05:30", span: "1 day", ordered: true },
     { shape: "history (rides scattered over the whole year)", start: YEAR_START, span: "365 days", ordered: false },
   ];
   const on = createMover(pool, ensure, 20_000, ZONE);
-  const off = createMover(pool, ensure, 20_000, ZONE, []);
+  const off = createMover(pool, ensure, 20_000, ZONE, false);
+  const folder = createFolder(pool, ZONE, (error) => {
+    throw error;
+  });
+  const loggedColumns = (
+    await pool.query("SELECT string_agg(column_name, ', ') AS c FROM information_schema.columns WHERE table_name = 'rollup_log' AND column_name <> 'sign'")
+  ).rows[0].c;
   let nextId = firstId + 1_000_000_000;
   const out: Intake[] = [];
+  let pending: Pending | undefined;
   for (const s of shapes) {
-    const result: Intake = { shape: s.shape, on: [], off: [] };
+    const result: Intake = { shape: s.shape, on: [], off: [], foldLagS: [] };
     for (const mode of ["off", "on", "off", "on"] as const) {
       const client = await pool.connect();
       try {
@@ -214,11 +241,40 @@ async function measureIntake(pool: pg.Pool, ensure: (months: string[]) => Promis
       }
       const rate = moved / (ms(t) / 1000);
       result[mode].push(rate);
-      log(`intake ${s.shape} rollups ${mode}: ${moved} rides at ${rate.toFixed(0)} rides/s`);
+      if (mode === "on" && s === shapes.at(-1) && result.on.length === 2) pending = await timePending(pool, queries);
+      const drained = performance.now();
+      if (mode === "on") {
+        folder.wake();
+        await folder.settled();
+        result.foldLagS.push(ms(drained) / 1000);
+      } else {
+        // Log and fold these rides too, untimed, so rollups and rides still agree.
+        await pool.query(
+          `INSERT INTO rollup_log (sign, ${loggedColumns}) SELECT 1, ${loggedColumns} FROM rides WHERE id >= $1 AND id < $2`,
+          [nextId - INTAKE_RIDES, nextId],
+        );
+        await folder.foldAll();
+      }
+      const left = (await pool.query("SELECT count(*)::int AS n FROM rollup_log")).rows[0].n;
+      if (left > 0) throw new Error(`${left} changes left in rollup_log after the folder settled`);
+      log(`intake ${s.shape} rollups ${mode}: ${moved} rides at ${rate.toFixed(0)} rides/s${mode === "on" ? `, rollups current ${result.foldLagS.at(-1)!.toFixed(2)} s later` : ""}`);
     }
     out.push(result);
   }
-  return out;
+  return { intake: out, pending: pending! };
+}
+
+async function timePending(pool: pg.Pool, queries: BenchQuery[]): Promise<Pending> {
+  const changes = (await pool.query("SELECT count(*)::int AS n FROM rollup_log")).rows[0].n;
+  const timedQueries = [];
+  for (const q of queries) {
+    await sameAnswers(pool, q);
+    const samples: number[] = [];
+    for (let i = 0; i < RUNS; i++) samples.push(await timed(() => runQuery(pool, q.fromRollup, ZONE, 600_000)));
+    timedQueries.push({ name: q.name, ...p50p95("r", samples) });
+  }
+  log(`queries with ${changes} changes pending: ${timedQueries.map((q) => fmt(q.r50)).join(", ")} ms (p50)`);
+  return { changes, queries: timedQueries };
 }
 
 async function tableSizes(pool: pg.Pool) {
@@ -236,8 +292,9 @@ async function tableSizes(pool: pg.Pool) {
 }
 
 async function writeResults(r: {
-  results: { name: string; rollup: string; rows: number; r50: number; r95: number; w50: number; w95: number }[];
+  results: QueryResult[];
   intake: Intake[];
+  pending: Pending;
   sizes: { name: string; rows: number; size: string }[];
   generateS: number;
   backfillS: number;
@@ -268,11 +325,21 @@ async function writeResults(r: {
     "",
     `## Intake: the mover with rollup maintenance on and off (${INTAKE_RIDES.toLocaleString("en")} staged rides per round, ${RIDES_PER_JOB} per job, chunks of 20,000)`,
     "",
-    "| staged data | off (rides/s, per round) | on (rides/s, per round) | on vs off (means) |",
-    "|---|---:|---:|---:|",
+    "On: the mover logs each change in rollup_log; once staging is empty the folder folds the log into the rollups, as in the service.",
+    "The rate counts until staging is empty; the lag is how long after that the rollups were current (the log empty).",
+    "",
+    "| staged data | off (rides/s, per round) | on (rides/s, per round) | on vs off (means) | rollups current after |",
+    "|---|---:|---:|---:|---:|",
     ...r.intake.map(
-      (i) => `| ${i.shape} | ${i.off.map((x) => x.toFixed(0)).join(", ")} | ${i.on.map((x) => x.toFixed(0)).join(", ")} | ${(((mean(i.on) - mean(i.off)) / mean(i.off)) * 100).toFixed(1)} % |`,
+      (i) =>
+        `| ${i.shape} | ${i.off.map((x) => x.toFixed(0)).join(", ")} | ${i.on.map((x) => x.toFixed(0)).join(", ")} | ${(((mean(i.on) - mean(i.off)) / mean(i.off)) * 100).toFixed(1)} % | ${i.foldLagS.map((x) => `${x.toFixed(2)} s`).join(", ")} |`,
     ),
+    "",
+    `## Queries while ${r.pending.changes.toLocaleString("en")} changes wait in rollup_log (the last round, before its fold; ${RUNS} runs each, answers checked against rides)`,
+    "",
+    "| query | rollup p50 | rollup p95 |",
+    "|---|---:|---:|",
+    ...r.pending.queries.map((q) => `| ${q.name} | ${fmt(q.r50)} | ${fmt(q.r95)} |`),
     "",
   ];
   const file = new URL("./results.md", import.meta.url).pathname;

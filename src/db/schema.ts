@@ -10,6 +10,7 @@ import {
   json,
   pgTable,
   primaryKey,
+  smallint,
   text,
   timestamp,
   unique,
@@ -105,16 +106,16 @@ const rollupSums = () => ({
   onlineBookings: bigint("online_bookings", { mode: "number" }).notNull(),
   mobileBookings: bigint("mobile_bookings", { mode: "number" }).notNull(),
   leadSeconds: numeric("lead_seconds").notNull(),
-  tripKm: numeric("trip_km").notNull(),
+  tripM: bigint("trip_m", { mode: "number" }).notNull(),
   tripKmRides: bigint("trip_km_rides", { mode: "number" }).notNull(),
 });
 
 /**
- * Rollups: rides per hour or per day of from_date (on RIDES_TIME_ZONE's clock, like the
- * partitions) by a set of dimensions, kept current by the mover in the statement that
- * stores the rides. Each answers the questions its dimensions and grain cover; the
- * narrow and daily ones are small enough to make the common questions cheap. A group
- * whose rides all moved away keeps a row of zeros.
+ * Rollups: rides per hour, day or month of from_date (on RIDES_TIME_ZONE's clock, like
+ * the partitions) by a set of dimensions, kept current from rollup_log. Each answers the
+ * questions its dimensions and grain cover; the narrow and coarse ones are small enough
+ * to make the common questions cheap. A group whose rides all moved away keeps a row of
+ * zeros.
  */
 export const ridesHourly = pgTable(
   "rides_hourly",
@@ -147,6 +148,16 @@ export const ridesHourlyByModel = pgTable(
   (t) => [unique("rides_hourly_by_model_key").on(t.hour, t.travelTypeId, t.vehicleModelId)],
 );
 
+export const ridesHourlyByTravelType = pgTable(
+  "rides_hourly_by_travel_type",
+  {
+    hour: timestamp("hour", { withTimezone: true }).notNull(),
+    travelTypeId: integer("travel_type_id").notNull(),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_hourly_by_travel_type_key").on(t.hour, t.travelTypeId)],
+);
+
 export const ridesDailyByModel = pgTable(
   "rides_daily_by_model",
   {
@@ -158,7 +169,7 @@ export const ridesDailyByModel = pgTable(
   (t) => [unique("rides_daily_by_model_key").on(t.day, t.travelTypeId, t.vehicleModelId)],
 );
 
-/** Pickup areas are many: only a daily grain makes their rollup much smaller than rides. */
+/** Pickup areas are many: only daily and monthly grains make their rollups much smaller than rides. */
 export const ridesDailyByArea = pgTable(
   "rides_daily_by_area",
   {
@@ -168,3 +179,40 @@ export const ridesDailyByArea = pgTable(
   },
   (t) => [unique("rides_daily_by_area_key").on(t.day, t.fromAreaId).nullsNotDistinct()],
 );
+
+export const ridesMonthlyByArea = pgTable(
+  "rides_monthly_by_area",
+  {
+    month: timestamp("month", { withTimezone: true }).notNull(),
+    fromAreaId: integer("from_area_id"),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_monthly_by_area_key").on(t.month, t.fromAreaId).nullsNotDistinct()],
+);
+
+/**
+ * What the mover changed in rides and the rollups do not hold yet: each stored ride
+ * (sign 1) and each copy it replaced or moved away (sign -1), with the columns the
+ * rollups need. Written in the mover's transaction, so it is exactly as durable as the
+ * rides; appending here costs the intake far less than updating every rollup, which a
+ * folder does off the intake path. Queries add the pending rows to their rollup, so
+ * answers never lag behind rides. No index: the folder takes the whole table, and it is
+ * kept small.
+ */
+export const rollupLog = pgTable("rollup_log", {
+  sign: smallint("sign").notNull(),
+  fromDate: timestamp("from_date", { withTimezone: true }).notNull(),
+  bookingCreated: timestamp("booking_created", { withTimezone: true }).notNull(),
+  travelTypeId: integer("travel_type_id").notNull(),
+  vehicleModelId: integer("vehicle_model_id").notNull(),
+  packageId: integer("package_id"),
+  fromAreaId: integer("from_area_id"),
+  fromCityId: integer("from_city_id"),
+  onlineBooking: boolean("online_booking").notNull(),
+  mobileSiteBooking: boolean("mobile_site_booking").notNull(),
+  carCancellation: boolean("car_cancellation").notNull(),
+  fromLat: doublePrecision("from_lat"),
+  fromLong: doublePrecision("from_long"),
+  toLat: doublePrecision("to_lat"),
+  toLong: doublePrecision("to_long"),
+});

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { inTransaction } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
-import { FILL_EMPTY_ROLLUPS, maintainRollups, ROLLUPS, type Rollup } from "../rollup/rollups.ts";
+import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK, LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
 
 const COLUMN_TYPES: Record<string, string> = {
   id: "bigint",
@@ -35,9 +35,9 @@ SELECT job_id, months FROM (
 
 // The whole move of a chunk in one statement and one transaction: take the jobs out of
 // staging, keep the latest send of each ride (later job, later position), drop a copy
-// that a resend moved to another month's partition, upsert, keep the rollups current
-// (hours in the zone $2), and mark the jobs done.
-const moveJobsSql = (rollups: Rollup[]) => `
+// that a resend moved to another month's partition, upsert, log the changes for the
+// rollups, and mark the jobs done.
+const moveJobsSql = (logForRollups: boolean) => `
 WITH batch AS (
   DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, ride_count, rides
 ), incoming AS (
@@ -45,16 +45,19 @@ WITH batch AS (
   FROM batch b,
        ROWS FROM (json_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
   ORDER BY r.id, b.job_id DESC, r.position DESC
+), stored_ids AS (
+  -- Only an id no greater than the largest stored can have a stored copy to replace.
+  SELECT max(id) AS max_id FROM rides
 ), moved_month AS (
   DELETE FROM rides USING incoming i
-  WHERE i.id <= (SELECT max(id) FROM rides) AND rides.id = i.id AND rides.from_date <> i.from_date
+  WHERE i.id <= (SELECT max_id FROM stored_ids) AND rides.id = i.id AND rides.from_date <> i.from_date
   RETURNING rides.*
 ), upserted AS (
   INSERT INTO rides (${columns}, job_id)
   SELECT ${columns}, job_id FROM incoming
   ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()
   RETURNING 1
-)${maintainRollups(rollups, "$2")}, finished AS (
+)${logForRollups ? LOG_ROLLUP_CHANGES : ""}, finished AS (
   UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
   -- The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
   FROM batch b WHERE jobs.id = b.job_id AND jobs.id = ANY($1::bigint[])
@@ -69,15 +72,15 @@ FROM gone WHERE jobs.id = $1`;
 
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
 
-/** `rollups` are the rollups the mover keeps current (all of them, but for benchmarks); `zone` is RIDES_TIME_ZONE. */
+/** `zone` is RIDES_TIME_ZONE; only benchmarks turn `logForRollups` off. */
 export function createMover(
   pool: pg.Pool,
   ensurePartitions: (months: string[]) => Promise<void>,
   chunkRows: number,
   zone: string,
-  rollups: Rollup[] = ROLLUPS,
+  logForRollups = true,
 ) {
-  const MOVE_JOBS = moveJobsSql(rollups);
+  const MOVE_JOBS = moveJobsSql(logForRollups);
   const locked = <T>(work: (client: pg.PoolClient) => Promise<T>) =>
     inTransaction(pool, async (client) => {
       await client.query(MOVER_LOCK);
@@ -85,12 +88,13 @@ export function createMover(
     });
 
   const moveJobs = (jobIds: number[]) =>
-    locked(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, rollups.length > 0 ? [jobIds, zone] : [jobIds])).rows[0]);
+    locked(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0]);
 
   return {
     /** Fills the rollups from rides when they are new to a database that already holds rides; true if it did. */
     backfillRollups: () =>
       locked(async (client) => {
+        await client.query(FOLDER_LOCK);
         let filled = 0;
         for (const statement of FILL_EMPTY_ROLLUPS) filled += (await client.query(statement, [zone])).rowCount ?? 0;
         return filled > 0;

@@ -12,8 +12,17 @@ const MAX_RUN_MS = 20_000;
  * so a wake-up per staged batch costs nothing once one is queued; NOTIFY starts it
  * within milliseconds; a cron job each minute is the backstop for a wake-up lost to a
  * crash. Overlapping move jobs (two processes) are serialised by the mover's lock.
+ * afterMove (the rollup folder) runs after each move job, not after each chunk: while
+ * rides keep coming the mover has the database to itself, and folding then catches up
+ * in bigger, cheaper batches.
  */
-export async function startMoverWorker(boss: PgBoss, pool: pg.Pool, mover: Mover, onError: (error: unknown) => void) {
+export async function startMoverWorker(
+  boss: PgBoss,
+  pool: pg.Pool,
+  mover: Mover,
+  onError: (error: unknown) => void,
+  afterMove: () => void,
+) {
   await boss.createQueue(MOVE_QUEUE, {
     policy: "short",
     notify: true,
@@ -67,6 +76,7 @@ export async function startMoverWorker(boss: PgBoss, pool: pg.Pool, mover: Mover
         }
       }
     } finally {
+      afterMove();
       moving = false;
       if (stagedWhileMoving) wake();
     }

@@ -13,6 +13,11 @@ export async function stagingBacklog(pool: pg.Pool): Promise<Backlog> {
   return (await pool.query<Backlog>(BACKLOG)).rows[0];
 }
 
+/** Changes stored in rides that the folder has not added to the rollups yet (few, but for bursts). */
+export async function pendingRollupChanges(pool: pg.Pool): Promise<number> {
+  return (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM rollup_log")).rows[0].n;
+}
+
 const JOB_COUNTS = "SELECT status, count(*)::int AS jobs FROM jobs GROUP BY status";
 
 export async function jobCounts(pool: pg.Pool): Promise<Record<JobStatus, number>> {

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { JOB_STATUSES } from "../jobs/status.ts";
-import { jobCounts, jobsFinishedAfter, newestJobId, stagingBacklog } from "./database-stats.ts";
+import { jobCounts, jobsFinishedAfter, newestJobId, pendingRollupChanges, stagingBacklog } from "./database-stats.ts";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -39,6 +39,11 @@ export function createMetrics(pool: pg.Pool) {
     help: "Age of the oldest staged job (0 when staging is empty)",
     registers,
   });
+  const rollupPending = new Gauge({
+    name: "rides_rollup_pending_changes",
+    help: "Changes stored in rides but not yet folded into the rollups (answers count them either way)",
+    registers,
+  });
   const jobs = new Gauge({ name: "rides_jobs", help: "Jobs in the database by status", labelNames: ["status"] as const, registers });
   const jobsFinished = new Counter({
     name: "rides_jobs_finished_total",
@@ -71,6 +76,7 @@ export function createMetrics(pool: pg.Pool) {
     stagingRides.set(backlog.rides);
     stagingJobs.set(backlog.jobs);
     stagingOldest.set(backlog.oldestAgeSeconds);
+    rollupPending.set(await pendingRollupChanges(pool));
     const counts = await jobCounts(pool);
     for (const status of JOB_STATUSES) jobs.set({ status }, counts[status]);
     for (const job of await jobsFinishedAfter(pool, watermark)) {

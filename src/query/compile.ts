@@ -1,6 +1,7 @@
-import { CONTRIBUTIONS, type Rollup, type Sum } from "../rollup/rollups.ts";
+import { CONTRIBUTIONS, rollupRows, type Sum } from "../rollup/rollups.ts";
 import type { Filter, Query, Value } from "./dsl.ts";
 import { DIMENSIONS, MEASURES } from "./members.ts";
+import type { ChosenRollup } from "./source.ts";
 
 export type Compiled = { sql: string; params: unknown[]; columns: string[] };
 
@@ -11,7 +12,7 @@ const SQL_OPERATORS = { equals: "=", not_equals: "<>", gt: ">", gte: ">=", lt: "
  * granularity, filter values, limit) is a bound parameter; every identifier comes from
  * the member allowlist, so nothing from the request is ever spliced into the SQL text.
  */
-export function compileQuery(query: Query, rollup: Rollup | undefined): Compiled {
+export function compileQuery(query: Query, rollup: ChosenRollup | undefined): Compiled {
   const params: unknown[] = [];
   const param = (value: unknown) => `$${params.push(value)}`;
   const { time } = query;
@@ -19,6 +20,8 @@ export function compileQuery(query: Query, rollup: Rollup | undefined): Compiled
   const timeColumn = rollup ? rollup.grain : time.field;
   const sum = (name: Sum) => `coalesce(sum(${rollup ? name : CONTRIBUTIONS[name]}), 0)`;
   const grouped = time.granularity !== undefined || query.dimensions.length > 0;
+  // rides too: the HAVING below reads it.
+  const sumsRead = [...new Set<Sum>(["rides", ...query.measures.flatMap((m) => MEASURES[m].sums)])];
   const from = param(new Date(time.from));
   const to = param(new Date(time.to));
   // date_trunc(granularity, column, tz), with the two values bound once and only if used.
@@ -33,15 +36,13 @@ export function compileQuery(query: Query, rollup: Rollup | undefined): Compiled
   ];
   const keys = [...(time.granularity ? ["time"] : []), ...query.dimensions];
   const where = [
-    `${timeColumn} >= ${from}`,
-    `${timeColumn} < ${to}`,
+    ...(rollup ? [] : [`${timeColumn} >= ${from}`, `${timeColumn} < ${to}`]),
     ...query.filters.map((f) => filterSql(f, param)),
   ];
   // A rollup group whose rides all moved away (a resend) keeps a row of zeros; rides has no such group.
   const having = rollup && grouped ? `\nHAVING sum(rides) > 0` : "";
   const aggregate = `SELECT ${select.join(", ")}
-FROM ${rollup ? rollup.table : "rides"}
-WHERE ${where.join("\n  AND ")}${grouped ? `\nGROUP BY ${keys.map((_, i) => i + 1).join(", ")}` : ""}${having}`;
+FROM ${rollup ? `(\n  ${rollupRows(rollup, sumsRead, from, to, param(rollup.zone))}\n) ${rollup.table}` : "rides"}${where.length > 0 ? `\nWHERE ${where.join("\n  AND ")}` : ""}${grouped ? `\nGROUP BY ${keys.map((_, i) => i + 1).join(", ")}` : ""}${having}`;
 
   const order = [
     ...query.order.map((o) => `"${o.member}" ${o.direction === "desc" ? "DESC" : "ASC"} NULLS LAST`),

@@ -43,8 +43,8 @@ export const MEASURES = {
     kind: "ratio",
   },
   avg_trip_km: {
-    sums: ["trip_km", "trip_km_rides"],
-    formula: (sum) => `round(${sum("trip_km")} / nullif(${sum("trip_km_rides")}, 0), 3)::float8`,
+    sums: ["trip_m", "trip_km_rides"],
+    formula: (sum) => `round(${sum("trip_m")} / 1000.0 / nullif(${sum("trip_km_rides")}, 0), 3)::float8`,
     kind: "ratio",
   },
 } satisfies Record<string, Measure>;

@@ -1,5 +1,6 @@
 import { afterAll, expect, it } from "vitest";
-import { holdMover } from "../support/mover-lock.ts";
+import { holdMover } from "../support/locks.ts";
+import { expectRollupsToMatchRides } from "../support/rollups.ts";
 import { startCluster } from "./support/cluster.ts";
 import { cleanUp } from "./support/clean-up.ts";
 import { report, settle, startLoad } from "./support/load.ts";
@@ -35,5 +36,7 @@ it("fault 1: the service SIGKILLed under load and restarted: every 202 reaches d
   // A request killed between its commit and its 202 may be stored, but never one that got an answer other than 202.
   expect(outcome.storedUnacknowledged).toBe(outcome.storedFromUnanswered);
   expect(Object.keys(outcome.answers).sort()).toEqual(["202", "error"]);
+  // The changes the killed process logged are folded by the new one.
+  await expectRollupsToMatchRides(cluster.pool);
   expect(allOutput()).not.toMatch(LEAK);
 });

@@ -1,5 +1,5 @@
 import { afterAll, expect, it } from "vitest";
-import { holdMover } from "../support/mover-lock.ts";
+import { holdMover } from "../support/locks.ts";
 import { post, ride, waitForJob } from "../support/service.ts";
 import { startCluster } from "./support/cluster.ts";
 import { cleanUp } from "./support/clean-up.ts";

@@ -1,4 +1,5 @@
 import { afterAll, expect, it } from "vitest";
+import { expectRollupsToMatchRides } from "../support/rollups.ts";
 import { startCluster } from "./support/cluster.ts";
 import { cleanUp } from "./support/clean-up.ts";
 import { report, settle, startLoad } from "./support/load.ts";
@@ -45,5 +46,6 @@ it("fault 7: two processes on one database under load, one SIGKILLed: every 202 
   const jobOf = new Map(sent.filter((s) => s.status === 202).flatMap((s) => s.ids.map((id) => [id, s.jobId!] as const)));
   const written = await cluster.pool.query<{ id: number; job_id: number }>("SELECT id, job_id FROM ride_writes");
   expect(written.rows.filter((row) => jobOf.has(row.id) && jobOf.get(row.id) !== row.job_id)).toEqual([]);
+  await expectRollupsToMatchRides(cluster.pool);
   expect(allOutput()).not.toMatch(LEAK);
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { holdMover } from "../support/mover-lock.ts";
+import { holdMover } from "../support/locks.ts";
 import { post, ride, startTestService, waitForJob } from "../support/service.ts";
 
 let db: TestDatabase;

@@ -4,6 +4,7 @@ import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { type Service, startService } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { holdFolder } from "../support/locks.ts";
 import { post, ride, SAMPLE_CSV, waitForJob } from "../support/service.ts";
 
 let db: TestDatabase;
@@ -121,5 +122,19 @@ describe("request ids and logs", () => {
   it("is quiet by default and refuses an unknown LOG_LEVEL", () => {
     expect(loadConfig({}).logLevel).toBe("warn");
     expect(() => loadConfig({ LOG_LEVEL: "loud" })).toThrow(/LOG_LEVEL must be one of/);
+  });
+});
+
+describe("/metrics on the rollups", () => {
+  it("shows the changes waiting for the rollup folder", async () => {
+    const releaseFolder = await holdFolder(db.url);
+    try {
+      const sent = await post(service.url, JSON.stringify([ride({ id: 61001 }), ride({ id: 61002 })]), "application/json");
+      expect((await waitForJob(service.url, sent.body.job_id)).status).toBe("done");
+      expect(sample(await scrape(), "rides_rollup_pending_changes")).toBe(2);
+    } finally {
+      await releaseFolder();
+    }
+    await expect.poll(async () => sample(await scrape(), "rides_rollup_pending_changes"), { timeout: 10_000 }).toBe(0);
   });
 });

@@ -94,12 +94,13 @@ describe("POST /v1/query", () => {
       )
     ).body;
     expect(body.source).toBe("rollup");
-    expect(body.rollup).toBe("rides_daily_by_area");
+    expect(body.rollup).toBe("rides_monthly_by_area");
     const counts = new Map<unknown, number>();
     for (const r of rides.filter(inJanuary)) counts.set(r.from_area_id, (counts.get(r.from_area_id) ?? 0) + 1);
     const top = [...counts.values()].sort((a, b) => b - a).slice(0, 3);
     expect(body.rows.map((r: unknown[]) => r[1])).toEqual(top);
-    expect(body.sql).toMatch(/FROM rides_daily_by_area/);
+    expect(body.sql).toMatch(/FROM rides_monthly_by_area/);
+    expect(body.sql).toMatch(/FROM rollup_log/);
     expect(body.sql).toMatch(/LIMIT \$\d+/);
     expect(body.params).toContain(3);
     const plain = (await ask({ measures: ["count"], time: JANUARY })).body;
@@ -119,6 +120,13 @@ describe("POST /v1/query", () => {
     expect(await explained({})).toBe("rides_daily_by_model");
     expect(await explained({ to: "2013-01-01T05:00:00+05:30" })).toBe("rides_hourly_by_model");
     expect(await explained({ granularity: "hour" })).toBe("rides_hourly_by_model");
+    const byArea = async (time: Record<string, string>) =>
+      (await ask({ measures: ["count"], dimensions: ["from_area_id"], time: { ...JANUARY, ...time } }, "?explain=1")).body.rollup;
+    expect(await byArea({})).toBe("rides_monthly_by_area");
+    expect(await byArea({ granularity: "month" })).toBe("rides_monthly_by_area");
+    expect(await byArea({ granularity: "week" })).toBe("rides_daily_by_area");
+    expect(await byArea({ to: "2013-01-15T00:00:00+05:30" })).toBe("rides_daily_by_area");
+    expect(await byArea({ to: "2013-01-15T01:00:00+05:30" })).toBeUndefined();
   });
 });
 

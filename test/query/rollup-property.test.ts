@@ -7,6 +7,7 @@ import { chooseRollup } from "../../src/query/source.ts";
 import { ROLLUPS } from "../../src/rollup/rollups.ts";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { holdFolder } from "../support/locks.ts";
 import { post, ride, startTestService, waitForJob } from "../support/service.ts";
 
 const ZONE = "Asia/Kolkata";
@@ -15,6 +16,7 @@ const SEED = Number(process.env.PROPERTY_SEED ?? 20130101);
 
 let db: TestDatabase;
 let service: Service;
+let releaseFolder: (() => Promise<void>) | undefined;
 
 /** Small domains, so groups collide, values repeat and filters match. */
 const DOMAINS = {
@@ -65,6 +67,8 @@ async function send(rides: Record<string, unknown>[]) {
 beforeAll(async () => {
   db = await createTestDatabase();
   service = await startTestService(db.url);
+  // Every change stays in rollup_log until the tests below let the folder run.
+  releaseFolder = await holdFolder(db.url);
   // A random history in a few requests, then resends: flipped cancellations, rides moved
   // to another month, other fields changed, and the same ride twice in one request.
   const rides = Array.from({ length: 400 }, (_, i) => fc.sample(rideArb(500_000 + i), { seed: SEED + i, numRuns: 1 })[0]);
@@ -82,11 +86,14 @@ beforeAll(async () => {
   for (const job of jobs) expect((await waitForJob(service.url, job)).status).toBe("done");
 });
 afterAll(async () => {
+  await releaseFolder?.();
   await service?.stop();
   await db?.drop();
 });
 
-/** A DSL query whose members one rollup holds and whose range and buckets sit on its hours. */
+const MONTHS = [-1, 0, 1, 2, 3, 4].map((m) => new Date(Date.UTC(2013, m, 1) - 5.5 * 3_600_000).toISOString());
+
+/** A DSL query whose members one rollup holds and whose range and buckets sit on its hours, days or months. */
 const queryArb = fc.constantFrom(...ROLLUPS).chain((rollup) => {
   const dims = rollup.dimensions as Member[];
   const leaf = fc.constantFrom(...dims).chain((member) => {
@@ -113,9 +120,10 @@ const queryArb = fc.constantFrom(...ROLLUPS).chain((rollup) => {
     .record({
       measures: fc.uniqueArray(fc.constantFrom("count", "cancellations", "cancellation_rate", "online_share", "mobile_share", "avg_lead_minutes", "avg_trip_km"), { minLength: 1, maxLength: 4 }),
       dimensions: fc.uniqueArray(fc.constantFrom(...dims), { maxLength: 3 }),
-      start: fc.integer({ min: -1, max: DAYS }).map((n) => (rollup.grain === "day" ? n * 24 : n * 24 + (n % 24))),
-      hours: fc.integer({ min: 1, max: DAYS + 2 }).map((n) => (rollup.grain === "day" ? n * 24 : n * 24 - (n % 23))),
-      granularity: fc.option(fc.constantFrom(...(rollup.grain === "day" ? ["day", "week", "month"] : ["hour", "day", "week", "month"])), { nil: undefined }),
+      start: fc.integer({ min: -1, max: DAYS }).map((n) => (rollup.grain === "hour" ? n * 24 + (n % 24) : n * 24)),
+      hours: fc.integer({ min: 1, max: DAYS + 2 }).map((n) => (rollup.grain === "hour" ? n * 24 - (n % 23) : n * 24)),
+      months: fc.integer({ min: 0, max: MONTHS.length - 2 }).chain((first) => fc.tuple(fc.constant(first), fc.integer({ min: first + 1, max: MONTHS.length - 1 }))),
+      granularity: fc.option(fc.constantFrom(...{ hour: ["hour", "day", "week", "month"], day: ["day", "week", "month"], month: ["month"] }[rollup.grain]), { nil: undefined }),
       tz: fc.constantFrom("Asia/Kolkata", "Asia/Colombo"),
       filters: fc.array(filter, { maxLength: 2 }),
       desc: fc.boolean(),
@@ -126,8 +134,8 @@ const queryArb = fc.constantFrom(...ROLLUPS).chain((rollup) => {
       measures: q.measures,
       dimensions: q.dimensions,
       time: {
-        from: new Date(JAN_1 + q.start * 3_600_000).toISOString(),
-        to: new Date(JAN_1 + (q.start + q.hours) * 3_600_000).toISOString(),
+        from: rollup.grain === "month" ? MONTHS[q.months[0]] : new Date(JAN_1 + q.start * 3_600_000).toISOString(),
+        to: rollup.grain === "month" ? MONTHS[q.months[1]] : new Date(JAN_1 + (q.start + q.hours) * 3_600_000).toISOString(),
         tz: q.tz,
         ...(q.granularity ? { granularity: q.granularity } : {}),
       },
@@ -138,7 +146,8 @@ const queryArb = fc.constantFrom(...ROLLUPS).chain((rollup) => {
     }));
 });
 
-it("answers every random query identically from its rollup and from rides", async () => {
+/** Runs random queries on a rollup (with whatever rollup_log holds) and on rides, and requires identical answers. */
+async function compareRandomQueries(numRuns: number) {
   let rowsCompared = 0;
   const rollupsUsed = new Set<string>();
   await fc.assert(
@@ -152,14 +161,32 @@ it("answers every random query identically from its rollup and from rides", asyn
       expect(fromRollup).toEqual(fromRides);
       rowsCompared += fromRides.length;
     }),
-    { seed: SEED, numRuns: Number(process.env.PROPERTY_RUNS ?? 300) },
+    { seed: SEED, numRuns },
   );
   // Not vacuous: the queries found rides.
-  expect(rowsCompared).toBeGreaterThan(300);
+  expect(rowsCompared).toBeGreaterThan(numRuns);
   expect([...rollupsUsed].sort()).toEqual(ROLLUPS.map((r) => r.table).sort());
+}
+
+const pendingChanges = async () => (await db.pool.query("SELECT count(*)::int AS n FROM rollup_log")).rows[0].n as number;
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
+
+it("answers every random query identically from its rollup and from rides while the changes wait in rollup_log", async () => {
+  const pending = await pendingChanges();
+  expect(pending).toBeGreaterThan(400);
+  await compareRandomQueries(RUNS);
+  expect(await pendingChanges()).toBe(pending);
 }, 120_000);
 
-it("keeps every rollup row equal to its rides, hour by hour, after the resends", async () => {
+it("folds the log into the rollups and answers the same after", async () => {
+  await releaseFolder!();
+  releaseFolder = undefined;
+  await expect.poll(pendingChanges, { timeout: 10_000 }).toBe(0);
+  await compareRandomQueries(RUNS / 3);
+}, 120_000);
+
+it("keeps every folded rollup row equal to its rides, bucket by bucket, after the resends", async () => {
+  expect(await pendingChanges()).toBe(0);
   for (const rollup of ROLLUPS) {
     const query = parseQuery(
       { measures: ["count", "cancellations", "online_share", "avg_lead_minutes", "avg_trip_km"], dimensions: rollup.dimensions, time: { from: "2012-12-01T00:00:00+05:30", to: "2013-05-01T00:00:00+05:30", granularity: rollup.grain } },
@@ -167,7 +194,7 @@ it("keeps every rollup row equal to its rides, hour by hour, after the resends",
     );
     expect(chooseRollup(query, ZONE)?.grain).toBe(rollup.grain);
     const fromRides = await runQuery(db.pool, compileQuery(query, undefined), ZONE, 10_000);
-    expect(await runQuery(db.pool, compileQuery(query, rollup), ZONE, 10_000)).toEqual(fromRides);
+    expect(await runQuery(db.pool, compileQuery(query, { ...rollup, zone: ZONE }), ZONE, 10_000)).toEqual(fromRides);
     const total = fromRides.reduce((sum, row) => sum + (row[rollup.dimensions.length + 1] as number), 0);
     expect(total).toBe((await db.pool.query("SELECT count(*)::int AS n FROM rides")).rows[0].n);
   }

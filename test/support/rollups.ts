@@ -1,0 +1,34 @@
+import type pg from "pg";
+import { expect } from "vitest";
+import { loadConfig } from "../../src/config.ts";
+import { CONTRIBUTIONS, ROLLUPS, SUMS } from "../../src/rollup/rollups.ts";
+
+export const pendingRollupChanges = async (pool: pg.Pool) =>
+  (await pool.query("SELECT count(*)::int AS n FROM rollup_log")).rows[0].n as number;
+
+/** Each rollup's rows that hold rides, and the same groups summed straight from rides (zone: RIDES_TIME_ZONE). */
+export async function rollupsAndRides(pool: pg.Pool, zone: string) {
+  const out = [];
+  for (const rollup of ROLLUPS) {
+    const keys = [rollup.grain, ...rollup.dimensions];
+    const order = keys.map((_, i) => `${i + 1} NULLS FIRST`).join(", ");
+    const held = await pool.query({
+      text: `SELECT ${[...keys, ...SUMS.map((s) => `${s}::text`)].join(", ")} FROM ${rollup.table} WHERE rides <> 0 ORDER BY ${order}`,
+      rowMode: "array",
+    });
+    const fromRides = await pool.query({
+      text: `SELECT date_trunc('${rollup.grain}', from_date, $1), ${rollup.dimensions.join(", ")}, ${SUMS.map((s) => `sum(${CONTRIBUTIONS[s]})::text`).join(", ")}
+             FROM rides GROUP BY ${keys.map((_, i) => i + 1).join(", ")} ORDER BY ${order}`,
+      values: [zone],
+      rowMode: "array",
+    });
+    out.push({ table: rollup.table, held: held.rows, fromRides: fromRides.rows });
+  }
+  return out;
+}
+
+/** Waits for the folder to empty rollup_log, then requires every rollup, on its own, to equal rides. */
+export async function expectRollupsToMatchRides(pool: pg.Pool, zone = loadConfig({}).timeZone, timeoutMs = 20_000) {
+  await expect.poll(() => pendingRollupChanges(pool), { timeout: timeoutMs, interval: 100 }).toBe(0);
+  for (const { table, held, fromRides } of await rollupsAndRides(pool, zone)) expect(held, table).toEqual(fromRides);
+}
