@@ -40,6 +40,7 @@ const ZONE = "Asia/Kolkata";
 const YEAR_START = "2025-01-01T00:00:00+05:30";
 const GENERATE_STEP = 1_000_000;
 const RIDES_PER_JOB = 1_000;
+const ROUNDS = ["off", "on", "off", "on", "off", "on"] as const;
 
 const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const ms = (start: number) => performance.now() - start;
@@ -213,7 +214,7 @@ async function measureIntake(
   let pending: Pending | undefined;
   for (const s of shapes) {
     const result: Intake = { shape: s.shape, on: [], off: [], foldLagS: [] };
-    for (const mode of ["off", "on", "off", "on"] as const) {
+    for (const mode of ROUNDS) {
       const client = await pool.connect();
       try {
         await client.query("SELECT setseed(0.42)");
@@ -232,6 +233,8 @@ async function measureIntake(
         client.release();
       }
       nextId += INTAKE_RIDES;
+      // Each round starts clean: no autovacuum left over from the last round's fold, no dirty pages.
+      await pool.query(`VACUUM rollup_log, ${ROLLUPS.map((r) => r.table).join(", ")}`);
       await pool.query("CHECKPOINT");
       const mover = mode === "on" ? on : off;
       const t = performance.now();
@@ -243,7 +246,7 @@ async function measureIntake(
       }
       const rate = moved / (ms(t) / 1000);
       result[mode].push(rate);
-      if (mode === "on" && s === shapes.at(-1) && result.on.length === 2) pending = await timePending(pool, queries);
+      if (mode === "on" && s === shapes.at(-1) && result.on.length === ROUNDS.length / 2) pending = await timePending(pool, queries);
       const drained = performance.now();
       if (mode === "on") {
         folder.wake();
