@@ -12,7 +12,12 @@ const integer = (name: string, fallback: number, min: number, max: number) =>
     v.maxValue(max, `${name} must be at most ${max}`),
   );
 
+/**
+ * An IANA zone name. Intl also takes offsets such as "+05:30", which PostgreSQL reads as
+ * POSIX zones, with the opposite sign: buckets would be cut on another clock.
+ */
 export const isTimeZone = (zone: string): boolean => {
+  if (/^[+-]/.test(zone)) return false;
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: zone });
     return true;

@@ -19,6 +19,7 @@ describe("config", () => {
       /Invalid configuration:\n {2}- DATABASE_URL must be a postgres:\/\/ URL\n {2}- PORT must be a number\n {2}- RIDES_TIME_ZONE must be an IANA time zone.*\n {2}- STAGING_DURABILITY must be unlogged or logged/,
     );
     expect(() => loadConfig({ MOVER_CHUNK_ROWS: "0" })).toThrowError(/MOVER_CHUNK_ROWS must be at least 1/);
+    expect(() => loadConfig({ RIDES_TIME_ZONE: "+05:30" })).toThrowError(/RIDES_TIME_ZONE must be an IANA time zone/);
   });
 });
 

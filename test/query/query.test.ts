@@ -178,6 +178,8 @@ describe("invalid queries", () => {
     ["backwards range", { measures: ["count"], time: { ...JANUARY, to: JANUARY.from } }, /^time\.to: must be after time\.from/],
     ["span too long", { measures: ["count"], time: { ...JANUARY, to: "2014-06-01T00:00:00Z" } }, /^time\.to: the range spans more than 400 days/],
     ["bad zone", { measures: ["count"], time: { ...JANUARY, tz: "Mars/Olympus" } }, /^time\.tz: "Mars\/Olympus" is not an IANA time zone/],
+    // PostgreSQL would read it as POSIX, 5:30 behind UTC.
+    ["offset as a zone", { measures: ["count"], time: { ...JANUARY, tz: "+05:30" } }, /^time\.tz: "\+05:30" is not an IANA time zone/],
     ["unknown operator", { measures: ["count"], time: JANUARY, filters: [{ member: "package_id", operator: "like", values: [1] }] }, /^filters\.0\.operator: "like" is not an operator/],
     ["unknown filter member", { measures: ["count"], time: JANUARY, filters: [{ member: "fare", operator: "gt", values: [1] }] }, /^filters\.0\.member: "fare" is not a dimension/],
     ["ordering a boolean", { measures: ["count"], time: JANUARY, filters: [{ member: "online_booking", operator: "gt", values: [0] }] }, /^filters\.0\.operator: gt does not apply to online_booking, which is boolean/],
