@@ -1,9 +1,21 @@
-import type pg from "pg";
+import pg from "pg";
 import { Problem } from "../http/problem.ts";
-import { offsetAt } from "../rides/time.ts";
 import type { Compiled } from "./compile.ts";
 
 const QUERY_CANCELED = "57014";
+const TIMESTAMPTZ_OID = 1184;
+
+/**
+ * "2013-01-01 00:00:00+05:30" or "…+02", as PostgreSQL prints a timestamptz in the
+ * transaction's zone and ISO DateStyle → ISO 8601. Reshaping the text costs far less per
+ * row than parsing it into a Date and formatting that again in the zone.
+ */
+export const isoFromPostgres = (text: string) => text.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
+
+const bucketsAsIso = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === TIMESTAMPTZ_OID ? isoFromPostgres : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
 
 /**
  * Runs a compiled query read-only under a statement timeout local to its transaction, so
@@ -15,10 +27,14 @@ export async function runQuery(pool: pg.Pool, compiled: Compiled, zone: string, 
   try {
     await client.query("BEGIN READ ONLY");
     // JIT compiling costs tens of ms up front, more than a rollup query takes in all.
-    await client.query("SELECT set_config('statement_timeout', $1, true), set_config('jit', 'off', true)", [String(timeoutMs)]);
-    const { rows } = await client.query({ text: compiled.sql, values: compiled.params, rowMode: "array" });
+    await client.query(
+      `SELECT set_config('statement_timeout', $1, true), set_config('jit', 'off', true),
+              set_config('timezone', $2, true), set_config('datestyle', 'ISO', true)`,
+      [String(timeoutMs), zone],
+    );
+    const { rows } = await client.query({ text: compiled.sql, values: compiled.params, rowMode: "array", types: bucketsAsIso });
     await client.query("COMMIT");
-    return rows.map((row: unknown[]) => row.map((cell) => (cell instanceof Date ? isoInZone(cell.getTime(), zone) : cell)));
+    return rows;
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
     if ((error as { code?: string }).code === QUERY_CANCELED) {
@@ -28,13 +44,4 @@ export async function runQuery(pool: pg.Pool, compiled: Compiled, zone: string, 
   } finally {
     client.release();
   }
-}
-
-/** 2013-01-01T00:00:00+05:30: the bucket's start on the wall clock it was cut by. */
-export function isoInZone(instant: number, zone: string): string {
-  const offset = offsetAt(zone, instant);
-  const sign = offset < 0 ? "-" : "+";
-  const minutes = Math.abs(offset) / 60_000;
-  const hhmm = `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
-  return `${new Date(instant + offset).toISOString().slice(0, 19)}${sign}${hhmm}`;
 }

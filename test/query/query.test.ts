@@ -79,6 +79,17 @@ describe("POST /v1/query", () => {
     }
   });
 
+  it("writes buckets with the zone's offset of the day, whole hours too, across a DST change", async () => {
+    // London left summer time on 2012-10-28; the sample's rides begin in the last hours of 2012.
+    const time = { from: "2012-10-27T00:00:00", to: "2013-01-02T00:00:00", tz: "Europe/London", granularity: "day" };
+    const body = await answer({ measures: ["count"], time, fill_gaps: true });
+    expect(body.rows.slice(0, 3).map((r: unknown[]) => r[0])).toEqual(["2012-10-27T00:00:00+01:00", "2012-10-28T00:00:00+01:00", "2012-10-29T00:00:00+00:00"]);
+    expect(body.rows.at(-1)[0]).toBe("2013-01-01T00:00:00+00:00");
+    expect(body.rows.reduce((n: number, r: unknown[]) => n + (r[1] as number), 0)).toBe(
+      rides.filter((r) => r.from_date >= new Date("2012-10-26T23:00:00Z") && r.from_date < new Date("2013-01-02T00:00:00Z")).length,
+    );
+  });
+
   it("fills gaps per dimension value", async () => {
     const time = { from: "2013-01-01T00:00:00", to: "2013-01-03T00:00:00", tz: "Asia/Kolkata", granularity: "day" };
     const body = await answer({ measures: ["count"], dimensions: ["travel_type_id"], time, fill_gaps: true });
