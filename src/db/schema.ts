@@ -169,6 +169,17 @@ export const ridesDailyByModel = pgTable(
   (t) => [unique("rides_daily_by_model_key").on(t.day, t.travelTypeId, t.vehicleModelId)],
 );
 
+export const ridesMonthlyByModel = pgTable(
+  "rides_monthly_by_model",
+  {
+    month: timestamp("month", { withTimezone: true }).notNull(),
+    travelTypeId: integer("travel_type_id").notNull(),
+    vehicleModelId: integer("vehicle_model_id").notNull(),
+    ...rollupSums(),
+  },
+  (t) => [unique("rides_monthly_by_model_key").on(t.month, t.travelTypeId, t.vehicleModelId)],
+);
+
 /** Pickup areas are many: only daily and monthly grains make their rollups much smaller than rides. */
 export const ridesDailyByArea = pgTable(
   "rides_daily_by_area",

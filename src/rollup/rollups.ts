@@ -35,6 +35,7 @@ export type Rollup = { table: string; grain: Grain; dimensions: string[] };
  * on Node 24, out of the running service.
  */
 export const ROLLUPS: Rollup[] = [
+  { table: "rides_monthly_by_model", grain: "month", dimensions: ["travel_type_id", "vehicle_model_id"] },
   { table: "rides_monthly_by_area", grain: "month", dimensions: ["from_area_id"] },
   { table: "rides_daily_by_model", grain: "day", dimensions: ["travel_type_id", "vehicle_model_id"] },
   { table: "rides_hourly_by_travel_type", grain: "hour", dimensions: ["travel_type_id"] },

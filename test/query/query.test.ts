@@ -128,7 +128,10 @@ describe("POST /v1/query", () => {
     expect(offHour.source).toBe("rides");
     const explained = async (time: Record<string, string>) =>
       (await ask({ measures: ["count"], dimensions: ["vehicle_model_id"], time: { ...JANUARY, ...time } }, "?explain=1")).body.rollup;
-    expect(await explained({})).toBe("rides_daily_by_model");
+    expect(await explained({})).toBe("rides_monthly_by_model");
+    expect(await explained({ granularity: "month" })).toBe("rides_monthly_by_model");
+    expect(await explained({ granularity: "week" })).toBe("rides_daily_by_model");
+    expect(await explained({ to: "2013-01-15T00:00:00+05:30" })).toBe("rides_daily_by_model");
     expect(await explained({ to: "2013-01-01T05:00:00+05:30" })).toBe("rides_hourly_by_model");
     expect(await explained({ granularity: "hour" })).toBe("rides_hourly_by_model");
     const byArea = async (time: Record<string, string>) =>
