@@ -1,9 +1,10 @@
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, vi } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { pendingRollupChanges } from "../support/rollups.ts";
 import { post, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
 
-/** The service on a database of this file's own, holding the 200 sample rides once its beforeAll has run. */
+/** The service on a database of this file's own, holding the 200 sample rides, folded into the rollups, once its beforeAll has run. */
 export function withSampleRides(env: Record<string, string> = {}) {
   const context = {} as { db: TestDatabase; service: Service };
   beforeAll(async () => {
@@ -11,6 +12,13 @@ export function withSampleRides(env: Record<string, string> = {}) {
     context.service = await startTestService(context.db.url, env);
     const { body } = await post(context.service.url, SAMPLE_CSV, "text/csv");
     await waitForJob(context.service.url, body.job_id);
+    await vi.waitFor(
+      async () => {
+        const pending = await pendingRollupChanges(context.db.pool);
+        if (pending > 0) throw new Error(`${pending} rollup changes still waiting to be folded`);
+      },
+      { timeout: 20_000, interval: 50 },
+    );
   });
   afterAll(async () => {
     await context.service?.stop();
