@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { pendingRollupChanges } from "../../src/observability/database-stats.ts";
 import { compileQuery } from "../../src/query/compile.ts";
 import { parseQuery } from "../../src/query/dsl.ts";
 import { runQuery } from "../../src/query/run.ts";
@@ -168,7 +169,7 @@ async function compareRandomQueries(numRuns: number) {
   expect([...rollupsUsed].sort()).toEqual(ROLLUPS.map((r) => r.table).sort());
 }
 
-const pendingChanges = async () => (await db.pool.query("SELECT count(*)::int AS n FROM rollup_log")).rows[0].n as number;
+const pendingChanges = () => pendingRollupChanges(db.pool);
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
 
 it("answers every random query identically from its rollup and from rides while the changes wait in rollup_log", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, vi } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { pendingRollupChanges } from "../support/rollups.ts";
+import { pendingRollupChanges } from "../../src/observability/database-stats.ts";
 import { post, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
 
 /** The service on a database of this file's own, holding the 200 sample rides, folded into the rollups, once its beforeAll has run. */

@@ -3,7 +3,8 @@ import { createMover, type Mover } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
 import { createFolder, type Folder } from "../../src/rollup/folder.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { pendingRollupChanges, rollupsAndRides } from "../support/rollups.ts";
+import { pendingRollupChanges } from "../../src/observability/database-stats.ts";
+import { rollupsAndRides } from "../support/rollups.ts";
 import { ride } from "../support/service.ts";
 
 const ZONE = "Asia/Kolkata";

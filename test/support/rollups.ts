@@ -1,10 +1,8 @@
 import type pg from "pg";
 import { expect } from "vitest";
 import { loadConfig } from "../../src/config.ts";
+import { pendingRollupChanges } from "../../src/observability/database-stats.ts";
 import { CONTRIBUTIONS, ROLLUPS, SUMS } from "../../src/rollup/rollups.ts";
-
-export const pendingRollupChanges = async (pool: pg.Pool) =>
-  (await pool.query("SELECT count(*)::int AS n FROM rollup_log")).rows[0].n as number;
 
 /** Each rollup's rows that hold rides, and the same groups summed straight from rides (zone: RIDES_TIME_ZONE). */
 export async function rollupsAndRides(pool: pg.Pool, zone: string) {
