@@ -10,7 +10,7 @@ const TIMESTAMPTZ_OID = 1184;
  * transaction's zone and ISO DateStyle → ISO 8601. Reshaping the text costs far less per
  * row than parsing it into a Date and formatting that again in the zone.
  */
-export const isoFromPostgres = (text: string) => text.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
+const isoFromPostgres = (text: string) => text.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
 
 const bucketsAsIso = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
