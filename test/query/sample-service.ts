@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, vi } from "vitest";
+import { afterAll, beforeAll } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { pendingRollupChanges } from "../../src/observability/database-stats.ts";
+import { waitUntilFolded } from "../support/rollups.ts";
 import { post, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
 
 /** The service on a database of this file's own, holding the 200 sample rides, folded into the rollups, once its beforeAll has run. */
@@ -12,13 +12,7 @@ export function withSampleRides(env: Record<string, string> = {}) {
     context.service = await startTestService(context.db.url, env);
     const { body } = await post(context.service.url, SAMPLE_CSV, "text/csv");
     await waitForJob(context.service.url, body.job_id);
-    await vi.waitFor(
-      async () => {
-        const pending = await pendingRollupChanges(context.db.pool);
-        if (pending > 0) throw new Error(`${pending} rollup changes still waiting to be folded`);
-      },
-      { timeout: 20_000, interval: 50 },
-    );
+    await waitUntilFolded(context.db.pool);
   });
   afterAll(async () => {
     await context.service?.stop();

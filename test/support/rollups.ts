@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { pendingRollupChanges } from "../../src/observability/database-stats.ts";
 import { CONTRIBUTIONS, ROLLUPS, SUMS } from "../../src/rollup/rollups.ts";
@@ -25,8 +25,19 @@ export async function rollupsAndRides(pool: pg.Pool, zone: string) {
   return out;
 }
 
+/** Waits for the folder to empty rollup_log; unlike expect.poll, it also works in beforeAll. */
+export async function waitUntilFolded(pool: pg.Pool, timeoutMs = 20_000) {
+  await vi.waitFor(
+    async () => {
+      const pending = await pendingRollupChanges(pool);
+      if (pending > 0) throw new Error(`${pending} rollup changes still waiting to be folded`);
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
+}
+
 /** Waits for the folder to empty rollup_log, then requires every rollup, on its own, to equal rides. */
 export async function expectRollupsToMatchRides(pool: pg.Pool, zone = loadConfig({}).timeZone, timeoutMs = 20_000) {
-  await expect.poll(() => pendingRollupChanges(pool), { timeout: timeoutMs, interval: 100 }).toBe(0);
+  await waitUntilFolded(pool, timeoutMs);
   for (const { table, held, fromRides } of await rollupsAndRides(pool, zone)) expect(held, table).toEqual(fromRides);
 }
