@@ -1,9 +1,9 @@
 import { RIDE_FIELDS, type Ride } from "../../src/rides/index.ts";
 
 /**
- * Rides with the shape of ../shared/data/xrides-2013-sample.csv: the travel-type mix
+ * Rides with the shape of data/xrides-2013-sample.csv: the travel-type mix
  * and, per travel type, which columns are always, often or never NULL, at the rates
- * measured on the full 43,431-row data set (see ../shared/data/README.md). Seeded, so
+ * measured on the full 43,431-row data set (see data/README.md). Seeded, so
  * a run can be reproduced exactly.
  */
 

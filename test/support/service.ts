@@ -4,7 +4,7 @@ import { request } from "node:http";
 import { loadConfig } from "../../src/config.ts";
 import { startService, type Service } from "../../src/service.ts";
 
-export const SAMPLE_CSV_PATH = fileURLToPath(new URL("../../../shared/data/xrides-2013-sample.csv", import.meta.url));
+export const SAMPLE_CSV_PATH = fileURLToPath(new URL("../../data/xrides-2013-sample.csv", import.meta.url));
 export const SAMPLE_CSV = readFileSync(SAMPLE_CSV_PATH, "utf8");
 
 /** The real service on a free loopback port against a test database; env entries override the config. */
