@@ -3,8 +3,9 @@ import { configDefaults, defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // Fault tests start their own clusters and processes: npm run test:faults.
-    exclude: [...configDefaults.exclude, "test/faults/**"],
+    // Fault tests start their own clusters and processes (npm run test:faults); browser
+    // tests need a Chromium (npm run test:browser).
+    exclude: [...configDefaults.exclude, "test/faults/**", "test/**/*.browser.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,

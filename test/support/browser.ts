@@ -1,10 +1,26 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type BrowserContext, chromium } from "playwright-core";
 
-/** Debian's chromium package; CI installs it (.ci/run). */
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/**
+ * The browser for `npm run test:browser`: CHROMIUM_PATH if set, else Debian's chromium
+ * package (CI installs it), else one that `npx playwright install chromium` downloaded.
+ */
+export function findChromium(): string {
+  const chosen = process.env.CHROMIUM_PATH;
+  if (chosen) {
+    if (!existsSync(chosen)) throw new Error(`CHROMIUM_PATH=${chosen} does not exist`);
+    return chosen;
+  }
+  const found = ["/usr/bin/chromium", chromium.executablePath()].find((candidate) => existsSync(candidate));
+  if (found) return found;
+  throw new Error(
+    "npm run test:browser needs Chromium and found none: install Debian's (apt-get install chromium), " +
+      "or let Playwright fetch one (npx playwright install chromium), or set CHROMIUM_PATH to a Chromium or Chrome binary",
+  );
+}
 
 export type Browser = { context: BrowserContext; offsite: string[]; close: () => Promise<void> };
 
@@ -16,7 +32,7 @@ export type Browser = { context: BrowserContext; offsite: string[]; close: () =>
 export async function openBrowser(origin: string): Promise<Browser> {
   const profile = await mkdtemp(path.join(tmpdir(), "rides-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath: findChromium(),
     headless: true,
     viewport: { width: 1280, height: 900 },
     args: [
