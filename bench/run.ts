@@ -4,9 +4,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { type Cluster, startCluster } from "./cluster.ts";
 import { killChildren } from "./processes.ts";
-import { batch, type Bench, burst, freshness, ms, oneDay, type Row, single } from "./scenarios.ts";
+import { batch, type Bench, burst, freshness, moverAlone, ms, oneDay, type Row, single } from "./scenarios.ts";
 
-const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst };
+const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst, mover: moverAlone };
 type ScenarioName = keyof typeof SCENARIOS;
 
 const { values: options } = parseArgs({
@@ -58,7 +58,12 @@ const LEGEND = `How to read it:
 - freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
 - burst: 100-ride POSTs at 100/s for 60 s, then 10/s for 30 s (open loop); drain = last commit of a burst ride
-  minus the end of the burst; peak backlog sampled from staging every 250 ms.`;
+  minus the end of the burst; peak backlog sampled from staging every 250 ms.
+- mover: the mover alone (no HTTP), as the service runs it, on two databases holding the same year of
+  stored rides, one of them also a ride with id 2^53−1 (the largest a ride may have); rounds of fresh
+  100-ride jobs are staged, then timed from the first chunk until staging is empty, in the order plain,
+  max-id, max-id, plain. Buffers per ride: shared blocks the move statement hit or read
+  (pg_stat_statements), which a busy machine does not blur as it does time.`;
 
 let cluster: Cluster | undefined;
 async function cleanUp() {

@@ -42,7 +42,7 @@ function wholeNumber(name: string, text: string | undefined, fallback?: number, 
   return value;
 }
 
-const JOB_COLUMNS = ["job_id", "status", "accepted", "stored", "failed", "received_at", "finished_at", "error"] as const;
+const JOB_COLUMNS = ["job_id", "status", "accepted", "stored", "superseded", "failed", "received_at", "finished_at", "error"] as const;
 const jobTable = (jobs: Job[]) => table([...JOB_COLUMNS], jobs.map((job) => JOB_COLUMNS.map((column) => job[column])));
 
 function printSummary(file: string, summary: SendSummary) {

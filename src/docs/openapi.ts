@@ -38,16 +38,20 @@ export const problem = (description: string): OpenAPIV3_1.ResponseObject => ({
 
 const job: Schema = {
   type: "object",
-  required: ["job_id", "status", "accepted", "stored", "failed", "error", "received_at", "finished_at"],
+  required: ["job_id", "status", "accepted", "stored", "superseded", "failed", "error", "received_at", "finished_at"],
   properties: {
     job_id: { type: "integer" },
     status: { enum: [...JOB_STATUSES], type: "string" },
     accepted: { type: "integer", description: "rides accepted with the job" },
-    stored: { type: "integer", description: "rides stored in rides" },
+    stored: { type: "integer", description: "distinct rides of the job the mover wrote to rides (one per id)" },
+    superseded: {
+      type: "integer",
+      description: "rides of a done job replaced before they were stored by a later copy of the same id, in this request or in a later job moved with it (accepted = stored + superseded)",
+    },
     failed: { type: "integer", description: "rides of a failed job" },
     error: { type: ["string", "null"], description: "why the job failed or was lost" },
     received_at: { type: "string", format: "date-time" },
-    finished_at: { type: ["string", "null"], format: "date-time" },
+    finished_at: { type: ["string", "null"], format: "date-time", description: "taken just before the outcome was committed: for a done job, when its rides became readable" },
   },
 };
 

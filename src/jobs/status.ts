@@ -8,13 +8,17 @@ export type Job = {
   status: JobStatus;
   accepted: number;
   stored: number;
+  superseded: number;
   failed: number;
   error: string | null;
   received_at: string;
   finished_at: string | null;
 };
 
-const JOB_COLUMNS = "id AS job_id, status, accepted, stored, failed, error, received_at, finished_at";
+// A done job's accepted rides were either stored or superseded before they were: by a later
+// copy of the same id in the same request, or in a later job the same move took.
+const JOB_COLUMNS = `id AS job_id, status, accepted, stored,
+  CASE WHEN status = 'done' THEN accepted - stored ELSE 0 END AS superseded, failed, error, received_at, finished_at`;
 type JobRow = Omit<Job, "received_at" | "finished_at"> & { received_at: Date; finished_at: Date | null };
 
 const toJob = (row: JobRow): Job => ({
@@ -24,7 +28,7 @@ const toJob = (row: JobRow): Job => ({
 });
 
 // A queued job whose staging row is gone was emptied by crash recovery (UNLOGGED
-// staging). Intake and mover change a job and its staging row in one statement, so
+// staging). Intake and mover change a job and its staging row in one transaction, so
 // this cannot catch a job in flight. $1 narrows it to one job, NULL sweeps them all.
 const MARK_LOST = `
 UPDATE jobs SET status = 'lost', finished_at = now(),

@@ -33,41 +33,53 @@ SELECT job_id, months FROM (
   FROM (SELECT job_id, months, ride_count FROM staging ORDER BY job_id LIMIT $1) oldest
 ) chunk WHERE before < $1 ORDER BY job_id`;
 
-// The whole move of a chunk in one statement and one transaction: take the jobs out of
-// staging, keep the latest send of each ride (later job, later position), drop a copy
-// that a resend moved to another month's partition, upsert, log the changes for the
-// rollups, and mark the jobs done.
-const moveJobsSql = (logForRollups: boolean) => `
+// The whole move of a chunk in one statement: take the jobs out of staging, keep the latest
+// send of each ride (later job, later position), find the copies already stored, drop a copy
+// that a resend moved to another month's partition, upsert, log the changes for the rollups,
+// and count each job's rides that were written (a ride a later send in the same chunk
+// replaced was superseded, not stored).
+export const moveJobsSql = (logForRollups: boolean) => `
 WITH batch AS (
-  DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, ride_count, rides
+  DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, rides
 ), incoming AS (
   SELECT DISTINCT ON (r.id) b.job_id, ${RIDE_FIELDS.map((f) => `r.${f}`).join(", ")}
   FROM batch b,
        ROWS FROM (json_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
   ORDER BY r.id, b.job_id DESC, r.position DESC
-), stored_ids AS (
-  -- Only an id no greater than the largest stored can have a stored copy to replace.
-  SELECT max(id) AS max_id FROM rides
+), stored_copies AS MATERIALIZED (
+  -- Any month may hold a ride's copy. The ANY() keeps this one primary-key probe per
+  -- incoming id in each partition whatever the planner guesses about a join with incoming
+  -- (without statistics it hashed every stored row): the chunk sets the cost, not the
+  -- size of rides or its largest id.
+  SELECT r.*, r.from_date <> i.from_date AS moved
+  FROM rides r JOIN incoming i ON i.id = r.id
+  WHERE r.id = ANY(ARRAY(SELECT id FROM incoming))
 ), moved_month AS (
-  DELETE FROM rides USING incoming i
-  WHERE i.id <= (SELECT max_id FROM stored_ids) AND rides.id = i.id AND rides.from_date <> i.from_date
-  RETURNING rides.*
+  DELETE FROM rides USING stored_copies c
+  WHERE rides.id = ANY(ARRAY(SELECT id FROM stored_copies WHERE moved))
+    AND rides.id = c.id AND rides.from_date = c.from_date AND c.moved
 ), upserted AS (
   INSERT INTO rides (${columns}, job_id)
   SELECT ${columns}, job_id FROM incoming
   ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()
-  RETURNING 1
-)${logForRollups ? LOG_ROLLUP_CHANGES : ""}, finished AS (
-  UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
-  -- The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
-  FROM batch b WHERE jobs.id = b.job_id AND jobs.id = ANY($1::bigint[])
-  RETURNING jobs.id
-)
-SELECT (SELECT count(*) FROM finished)::int AS jobs, (SELECT count(*) FROM upserted)::int AS rides`;
+  RETURNING job_id
+)${logForRollups ? LOG_ROLLUP_CHANGES : ""}
+SELECT b.job_id, count(u.job_id)::int AS stored
+FROM batch b LEFT JOIN upserted u ON u.job_id = b.job_id
+GROUP BY b.job_id`;
+
+// The transaction's last statement, just before COMMIT: now() is when the transaction
+// began, before it waited for the mover's lock and ran the move, so finished_at takes the
+// clock here, as close as PostgreSQL allows to the moment the rides become readable.
+// The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
+const FINISH_JOBS = `
+UPDATE jobs SET status = 'done', stored = s.stored, finished_at = clock_timestamp()
+FROM unnest($1::bigint[], $2::int[]) AS s(id, stored)
+WHERE jobs.id = s.id AND jobs.id = ANY($1::bigint[])`;
 
 const FAIL_JOB = `
 WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count)
-UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = now()
+UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = clock_timestamp()
 FROM gone WHERE jobs.id = $1`;
 
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
@@ -88,7 +100,12 @@ export function createMover(
     });
 
   const moveJobs = (jobIds: number[]) =>
-    locked(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0]);
+    locked(async (client) => {
+      const { rows } = await client.query<{ job_id: number; stored: number }>(MOVE_JOBS, [jobIds]);
+      const stored = rows.map((row) => row.stored);
+      await client.query(FINISH_JOBS, [rows.map((row) => row.job_id), stored]);
+      return { jobs: rows.length, rides: stored.reduce((sum, n) => sum + n, 0) };
+    });
 
   return {
     /** Fills the rollups from rides when they are new to a database that already holds rides; true if it did. */

@@ -55,7 +55,7 @@ export function createMetrics(pool: pg.Pool) {
   const ridesFailed = new Counter({ name: "rides_failed_total", help: "Rides of failed jobs", registers });
   const ackToStored = new Histogram({
     name: "rides_ack_to_stored_seconds",
-    help: "Mover lag: from a job's 202 to its rides being stored",
+    help: "Mover lag: from a job being staged (just before its 202) to its rides being readable in rides",
     buckets: LAG_BUCKETS,
     registers,
   });

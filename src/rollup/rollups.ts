@@ -82,19 +82,16 @@ function upsert(rollup: Rollup, changes: string): string {
 const logged = LOGGED_FIELDS.join(", ");
 
 /**
- * A CTE for the mover's statement, after `incoming` (the deduplicated rides it stores),
- * `stored_ids` (the largest id stored) and `moved_month` (which deletes, and returns,
- * the copies a resend moved to another month): it logs the stored rides and the copies
- * they replace. Every CTE of one statement reads the same snapshot, so the join still
- * sees the same-month copy the upsert overwrites.
+ * A CTE for the mover's statement, after `incoming` (the deduplicated rides it stores)
+ * and `stored_copies` (their copies stored before, which it deletes when a resend moved
+ * the ride to another month and overwrites otherwise): it logs the stored rides and takes
+ * away the copies they replace. Every CTE of one statement reads the same snapshot, so
+ * stored_copies still holds what the upsert overwrites.
  */
 export const LOG_ROLLUP_CHANGES = `, rollup_logged AS (
   INSERT INTO rollup_log (sign, ${logged})
   SELECT 1, ${logged} FROM incoming
-  UNION ALL SELECT -1, ${logged} FROM moved_month
-  UNION ALL SELECT -1, ${LOGGED_FIELDS.map((f) => `r.${f}`).join(", ")}
-    FROM rides r JOIN incoming i ON r.id = i.id AND r.from_date = i.from_date
-    WHERE i.id <= (SELECT max_id FROM stored_ids)
+  UNION ALL SELECT -1, ${logged} FROM stored_copies
 )`;
 
 /** Serialises folders cluster-wide: two folding the same groups at once could deadlock. */

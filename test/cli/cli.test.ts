@@ -192,9 +192,9 @@ describe("rides status and rides jobs", () => {
 
     const list = await rides(["jobs", "--status", "failed"]);
     const lines = list.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^job_id +status +accepted +stored +failed +received_at +finished_at +error$/);
+    expect(lines[0]).toMatch(/^job_id +status +accepted +stored +superseded +failed +received_at +finished_at +error$/);
     expect(lines.slice(2)).toHaveLength(1);
-    expect(lines[2]).toMatch(new RegExp(`^${failed} +failed +4 +0 +4 .* refused for the test$`));
+    expect(lines[2]).toMatch(new RegExp(`^${failed} +failed +4 +0 +0 +4 .* refused for the test$`));
 
     const missing = await rides(["status", "99999999"]);
     expect(missing.stderr).toContain("the service refused: 404 no job 99999999");

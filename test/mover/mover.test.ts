@@ -1,7 +1,8 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { holdMover } from "../support/locks.ts";
 import { getJson, post, ride, startTestService, waitForJob } from "../support/service.ts";
 
 let db: TestDatabase;
@@ -71,6 +72,80 @@ describe("a staged payload that vanished", () => {
     const next = await post(service.url, JSON.stringify(ride({ id: 740003 })), "application/json");
     expect((await waitForJob(service.url, next.body.job_id)).status).toBe("done");
     expect((await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id IN (740001, 740002)")).rows[0].n).toBe(0);
+  });
+});
+
+/** Waits until a mover of this database has begun its transaction and queues for the mover's lock. */
+const moverQueuedForLock = () =>
+  vi.waitFor(
+    async () => {
+      const { rows } = await db.pool.query(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      );
+      expect(rows[0].n).toBeGreaterThan(0);
+    },
+    { timeout: 10_000, interval: 20 },
+  );
+
+const ackToStoredSum = async () => {
+  const metrics = await (await fetch(`${service.url}/metrics`)).text();
+  return Number(metrics.split("\n").find((line) => line.startsWith("rides_ack_to_stored_seconds_sum "))?.split(" ")[1]);
+};
+
+describe("a job's finished_at", () => {
+  it("is when its rides became readable, not when the mover's transaction began waiting for its lock", async () => {
+    const before = await ackToStoredSum();
+    const release = await holdMover(db.url);
+    let releasedAt: number;
+    let posted;
+    try {
+      posted = await post(service.url, JSON.stringify(ride({ id: 760001 })), "application/json");
+      await moverQueuedForLock();
+      releasedAt = (await db.pool.query("SELECT clock_timestamp() AS at")).rows[0].at.getTime();
+    } finally {
+      await release();
+    }
+    const job = await waitForJob(service.url, posted.body.job_id);
+    expect(job.status).toBe("done");
+    expect(Date.parse(job.finished_at)).toBeGreaterThanOrEqual(releasedAt);
+    // The mover-lag histogram reads the same finished_at.
+    const waited = (releasedAt - Date.parse(job.received_at)) / 1000;
+    expect((await ackToStoredSum()) - before).toBeGreaterThanOrEqual(waited);
+  });
+});
+
+describe("a job's counts", () => {
+  it("count a ride sent twice in one request once, and its replaced copy as superseded", async () => {
+    const { body } = await post(
+      service.url,
+      JSON.stringify([ride({ id: 770001, user_id: 1 }), ride({ id: 770002 }), ride({ id: 770001, user_id: 2 })]),
+      "application/json",
+    );
+    const job = await waitForJob(service.url, body.job_id);
+    expect(job).toMatchObject({ status: "done", accepted: 3, stored: 2, superseded: 1, failed: 0 });
+    const rows = await db.pool.query("SELECT id, user_id, job_id FROM rides WHERE id IN (770001, 770002) ORDER BY id");
+    expect(rows.rows).toEqual([
+      { id: 770001, user_id: 2, job_id: body.job_id },
+      { id: 770002, user_id: 22177, job_id: body.job_id },
+    ]);
+  });
+
+  it("count a ride a later job of the same move replaced as superseded, not stored", async () => {
+    const release = await holdMover(db.url);
+    let first;
+    let second;
+    try {
+      first = (await post(service.url, JSON.stringify([ride({ id: 770003 }), ride({ id: 770004 })]), "application/json")).body;
+      second = (await post(service.url, JSON.stringify(ride({ id: 770004, user_id: 3 })), "application/json")).body;
+      await moverQueuedForLock();
+    } finally {
+      await release();
+    }
+    expect(await waitForJob(service.url, first.job_id)).toMatchObject({ status: "done", accepted: 2, stored: 1, superseded: 1 });
+    expect(await waitForJob(service.url, second.job_id)).toMatchObject({ status: "done", accepted: 1, stored: 1, superseded: 0 });
+    const { rows } = await db.pool.query("SELECT count(*)::int AS n, sum(stored)::int AS stored FROM jobs WHERE id = ANY($1)", [[first.job_id, second.job_id]]);
+    const storedRows = await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id IN (770003, 770004)");
+    expect(rows[0].stored).toBe(storedRows.rows[0].n);
   });
 });
 
