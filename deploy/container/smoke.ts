@@ -121,26 +121,36 @@ async function stopApp() {
   expect(seconds < gracePeriodSeconds, "the service needed the whole grace period: podman killed it");
 }
 
+function projectResources() {
+  const label = `label=io.podman.compose.project=${project}`;
+  return [
+    ...podman("ps", "--all", "--format", "container {{.Names}}", "--filter", label).split("\n"),
+    ...podman("volume", "ls", "--format", "volume {{.Name}}", "--filter", label).split("\n"),
+    ...podman("network", "ls", "--format", "network {{.Name}}", "--filter", `name=^${project}_`).split("\n"),
+  ].filter(Boolean);
+}
+
+function takeDown(output: "inherit" | "ignore") {
+  run("podman-compose", ["-p", project, "down", "--volumes"], { check: false, stdio: output });
+  // podman-compose 1.0 leaves the network behind.
+  run("podman", ["network", "rm", `${project}_default`], { check: false });
+}
+
 let cleanedUp = false;
 function cleanUp() {
   if (cleanedUp) return;
   cleanedUp = true;
   step(`take the stack down and remove what it made (project ${project})`);
-  run("podman-compose", ["-p", project, "down", "--volumes"], { check: false });
-  // podman-compose 1.0 leaves the network behind.
-  run("podman", ["network", "rm", `${project}_default`], { check: false });
-  const left = [
-    podman("ps", "--all", "--quiet", "--filter", `label=io.podman.compose.project=${project}`),
-    podman("volume", "ls", "--quiet", "--filter", `label=io.podman.compose.project=${project}`),
-    podman("network", "ls", "--quiet", "--filter", `name=^${project}_`),
-  ].filter(Boolean);
-  saw(left.length === 0 ? "no container, volume or network of the project is left" : `left behind: ${left.join(" ")}`);
+  takeDown("inherit");
+  const left = projectResources();
+  saw(left.length === 0 ? "no container, volume or network of the project is left" : `left behind: ${left.join(", ")}`);
   if (left.length > 0) process.exitCode = 1;
   const size = run("podman", ["image", "ls", "--format", "{{.Size}}", serviceImage], { check: false }).stdout;
   if (size) saw(`the service image stays as the next build's cache (podman rmi ${serviceImage} frees its ${size})`);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
+    console.error(`\n${signal}: stopping`);
     cleanUp();
     process.exit(130);
   });
@@ -161,9 +171,9 @@ try {
   run("bash", [join(here, "base-images.sh")], { stdio: "inherit" });
 
   step("leftovers of an earlier run");
-  run("podman-compose", ["-p", project, "down", "--volumes"], { check: false, stdio: "ignore" });
-  run("podman", ["network", "rm", `${project}_default`], { check: false });
-  saw("none left");
+  const leftovers = projectResources();
+  if (leftovers.length > 0) takeDown("ignore");
+  saw(leftovers.length === 0 ? "none" : `removed ${leftovers.join(", ")}`);
 
   step("build the service image from the Dockerfile (compose.yaml's build: .)");
   const imageId = () => run("podman", ["image", "inspect", "--format", "{{.Id}}", serviceImage], { check: false }).stdout;
@@ -178,6 +188,7 @@ try {
   saw(`image ${serviceImage}: ${builtImage.slice(0, 12)}, ${podman("image", "ls", "--format", "{{.Size}}", serviceImage)}`);
   const healthcheck = podman("image", "inspect", "--format", "{{json .Config.Healthcheck.Test}}", serviceImage);
   saw(`its HEALTHCHECK: ${healthcheck}`);
+  expect(healthcheck !== "null", "the service image has no HEALTHCHECK");
 
   step(`create the stack (podman-compose up --no-start), host port ${env.RIDES_HOST_PORT}`);
   podmanCompose("up", "--no-start");
