@@ -55,7 +55,8 @@ function run(command: string, args: string[], options: SpawnSyncOptions & { chec
   return { status: result.status, stdout: String(result.stdout ?? "").trim(), stderr: String(result.stderr ?? "").trim() };
 }
 const podman = (...args: string[]) => run("podman", args).stdout;
-const podmanCompose = (...args: string[]) => run("podman-compose", ["-p", project, ...args], { stdio: "inherit" });
+// podman-compose echoes every podman command it runs: its output is shown only when it fails.
+const podmanCompose = (...args: string[]) => run("podman-compose", ["-p", project, ...args]);
 
 function freePort() {
   return new Promise<number>((done, fail) => {
@@ -87,6 +88,13 @@ async function waitHealthy(container: string) {
   });
   const health = podman("inspect", "--format", "{{.State.Health.Status}}", container);
   saw(`${container}: ${health} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+function createStack() {
+  podmanCompose("up", "--no-start");
+  const created = projectResources();
+  saw(created.join(", "));
+  expect(created.filter((resource) => resource.startsWith("container ")).length === 2, "podman-compose did not create both containers");
 }
 
 // The order of docker compose's depends_on condition service_healthy, which podman-compose 1.0 skips.
@@ -130,8 +138,8 @@ function projectResources() {
   ].filter(Boolean);
 }
 
-function takeDown(output: "inherit" | "ignore") {
-  run("podman-compose", ["-p", project, "down", "--volumes"], { check: false, stdio: output });
+function takeDown() {
+  run("podman-compose", ["-p", project, "down", "--volumes"], { check: false });
   // podman-compose 1.0 leaves the network behind.
   run("podman", ["network", "rm", `${project}_default`], { check: false });
 }
@@ -141,7 +149,7 @@ function cleanUp() {
   if (cleanedUp) return;
   cleanedUp = true;
   step(`take the stack down and remove what it made (project ${project})`);
-  takeDown("inherit");
+  takeDown();
   const left = projectResources();
   saw(left.length === 0 ? "no container, volume or network of the project is left" : `left behind: ${left.join(", ")}`);
   if (left.length > 0) process.exitCode = 1;
@@ -172,7 +180,7 @@ try {
 
   step("leftovers of an earlier run");
   const leftovers = projectResources();
-  if (leftovers.length > 0) takeDown("ignore");
+  if (leftovers.length > 0) takeDown();
   saw(leftovers.length === 0 ? "none" : `removed ${leftovers.join(", ")}`);
 
   step("build the service image from the Dockerfile (compose.yaml's build: .)");
@@ -191,7 +199,7 @@ try {
   expect(healthcheck !== "null", "the service image has no HEALTHCHECK");
 
   step(`create the stack (podman-compose up --no-start), host port ${env.RIDES_HOST_PORT}`);
-  podmanCompose("up", "--no-start");
+  createStack();
 
   step("start PostgreSQL, wait for its health check, then the service and its health check");
   await startStack();
@@ -233,10 +241,11 @@ try {
 
   step("remove the containers, keep the volume (podman-compose down), create them again");
   podmanCompose("down");
+  saw(`left: ${projectResources().join(", ")}`);
   const mountpoint = podman("volume", "inspect", "--format", "{{.Mountpoint}}", `${project}_pgdata`);
   const pgVersion = readFileSync(join(mountpoint, "18/docker/PG_VERSION"), "utf8").trim();
   saw(`volume ${project}_pgdata holds 18/docker, a PostgreSQL ${pgVersion} cluster`);
-  podmanCompose("up", "--no-start");
+  createStack();
 
   step("start the stack again");
   await startStack();
