@@ -5,6 +5,7 @@ import path from "node:path";
 import pg from "pg";
 import { freePort, startEmbedded } from "../../../src/db/embedded.ts";
 import { applyMigrations } from "../../../src/db/migrate.ts";
+import { type PgBouncer, startPgBouncer } from "../../scale-out/support/pgbouncer.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -27,7 +28,11 @@ const alive = (pid: number) => {
 };
 
 export type Cluster = {
+  /** The database itself (DIRECT_DATABASE_URL: sessions, the test's own checks and locks). */
   url: string;
+  /** A service's database settings: DATABASE_URL through PgBouncer when the cluster has one, DIRECT_DATABASE_URL past it. */
+  serviceEnv: { DATABASE_URL: string; DIRECT_DATABASE_URL: string };
+  bouncer?: PgBouncer;
   /** A pool for the test's own checks; its clients survive the cluster's restarts. */
   pool: pg.Pool;
   /** Signals the postmaster: SIGINT is a fast shutdown, SIGQUIT an immediate one (a crash), SIGKILL a kill. */
@@ -45,14 +50,18 @@ export async function stopAllClusters(): Promise<void> {
 
 /**
  * A throwaway PostgreSQL cluster of the test's own (never the machine's shared one),
- * migrated, on a fixed port so it comes back at the same address after a restart.
+ * migrated, on a fixed port so it comes back at the same address after a restart;
+ * with `pgbouncer`, a PgBouncer in transaction pooling mode in front of it.
  */
-export async function startCluster(durability: "unlogged" | "logged" = "unlogged"): Promise<Cluster> {
+export async function startCluster(
+  { durability = "unlogged", pgbouncer = false, settings = [] }: { durability?: "unlogged" | "logged"; pgbouncer?: boolean; settings?: string[] } = {},
+): Promise<Cluster> {
   // The cluster runs as the postgres user (we may be root), so its data folder is the temp folder itself.
   const dataDir = await mkdtemp(path.join(tmpdir(), "rides-fault-"));
   const port = await freePort();
-  let server = await startEmbedded(dataDir, port);
+  let server = await startEmbedded(dataDir, port, settings);
   await applyMigrations(server.url, durability);
+  const bouncer = pgbouncer ? await startPgBouncer(server.url) : undefined;
   const pool = new pg.Pool({ connectionString: server.url, max: 4 });
   pool.on("error", () => {});
   let running = true;
@@ -64,7 +73,7 @@ export async function startCluster(durability: "unlogged" | "logged" = "unlogged
     let lastError: unknown;
     for (let attempt = 0; attempt < 40; attempt++) {
       try {
-        server = await startEmbedded(dataDir, port);
+        server = await startEmbedded(dataDir, port, settings);
         running = true;
         return;
       } catch (error) {
@@ -77,6 +86,8 @@ export async function startCluster(durability: "unlogged" | "logged" = "unlogged
 
   const cluster: Cluster = {
     url: server.url,
+    serviceEnv: { DATABASE_URL: bouncer?.through(server.url) ?? server.url, DIRECT_DATABASE_URL: server.url },
+    bouncer,
     pool,
     async shutDown(signal) {
       const pid = postmasterPid();
@@ -86,6 +97,7 @@ export async function startCluster(durability: "unlogged" | "logged" = "unlogged
     },
     start,
     async stop() {
+      await bouncer?.stop();
       await pool.end();
       if (running) await server.stop();
       await rm(dataDir, { recursive: true, force: true });
