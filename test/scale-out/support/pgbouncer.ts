@@ -5,6 +5,8 @@ import { listening, programPath, serverDirectory, startServer } from "./processe
 
 export type PgBouncer = {
   port: number;
+  /** PgBouncer's admin console (SHOW CLIENTS, SHOW POOLS). */
+  adminUrl: string;
   /** The same database URL, through PgBouncer. */
   through: (url: string) => string;
   stop: () => Promise<void>;
@@ -38,6 +40,7 @@ pool_mode = transaction
 default_pool_size = ${poolSize}
 max_client_conn = 1000
 ignore_startup_parameters = extra_float_digits,options,application_name
+admin_users = ${user}
 `,
     { mode: 0o644 },
   );
@@ -49,8 +52,12 @@ ignore_startup_parameters = extra_float_digits,options,application_name
     await remove();
     throw error;
   }
+  const admin = new URL(serverUrl);
+  admin.port = String(port);
+  admin.pathname = "/pgbouncer";
   return {
     port,
+    adminUrl: admin.toString(),
     through(url) {
       const parsed = new URL(url);
       parsed.port = String(port);
