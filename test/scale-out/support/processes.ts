@@ -60,7 +60,13 @@ process.once("exit", () => {
   for (const child of children) child.kill("SIGKILL");
 });
 
-export type Server = { child: ChildProcess; output: () => string; exited: Promise<number | null>; stop: () => Promise<void> };
+export type Server = {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  /** SIGTERM unless told (PostgreSQL: SIGINT is its fast shutdown), SIGKILL after 10 s. */
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+};
 
 /** A server program in the foreground, as the server user when we are root. */
 export function startServer(command: string, args: string[], env: Record<string, string> = {}): Server {
@@ -83,9 +89,9 @@ export function startServer(command: string, args: string[], env: Record<string,
     child,
     output: () => output,
     exited,
-    async stop() {
+    async stop(signal = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
+      child.kill(signal);
       const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       await exited;
       clearTimeout(timer);
