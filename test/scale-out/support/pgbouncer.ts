@@ -1,7 +1,9 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort } from "../../../src/db/embedded.ts";
 import { listening, programPath, serverDirectory, startServer } from "./processes.ts";
+
+const DEPLOYED = new URL("../../../deploy/pgbouncer.ini", import.meta.url);
 
 export type PgBouncer = {
   port: number;
@@ -15,7 +17,8 @@ export type PgBouncer = {
 /**
  * A real PgBouncer in transaction pooling mode in front of the PostgreSQL at `serverUrl`,
  * on a free loopback port: every database of that server, the user and password of
- * serverUrl. Its settings are deploy/pgbouncer.ini's, with the addresses filled in.
+ * serverUrl. Its settings are deploy/pgbouncer.ini's, with the addresses, trust on
+ * loopback and the admin user filled in.
  */
 export async function startPgBouncer(serverUrl: string, { poolSize = 20 }: { poolSize?: number } = {}): Promise<PgBouncer> {
   const server = new URL(serverUrl);
@@ -25,25 +28,20 @@ export async function startPgBouncer(serverUrl: string, { poolSize = 20 }: { poo
   const { dir, remove } = await serverDirectory("rides-pgbouncer-");
   const ini = path.join(dir, "pgbouncer.ini");
   await writeFile(path.join(dir, "users.txt"), `"${user}" "${password}"\n`, { mode: 0o644 });
-  await writeFile(
-    ini,
-    `[databases]
-* = host=${server.hostname} port=${server.port} user=${user} password=${password}
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = ${port}
-unix_socket_dir =
-auth_type = trust
-auth_file = ${path.join(dir, "users.txt")}
-pool_mode = transaction
-default_pool_size = ${poolSize}
-max_client_conn = 1000
-ignore_startup_parameters = extra_float_digits,options,application_name
-admin_users = ${user}
-`,
-    { mode: 0o644 },
+  const settings: Record<string, string> = {
+    listen_addr: "127.0.0.1",
+    listen_port: String(port),
+    auth_type: "trust",
+    auth_file: path.join(dir, "users.txt"),
+    default_pool_size: String(poolSize),
+    admin_users: user,
+  };
+  let config = (await readFile(DEPLOYED, "utf8")).replace(
+    /^\* = .*$/m,
+    `* = host=${server.hostname} port=${server.port} user=${user}${password ? ` password=${password}` : ""}`,
   );
+  for (const [key, value] of Object.entries(settings)) config = config.replace(new RegExp(`^${key} = .*$`, "m"), `${key} = ${value}`);
+  await writeFile(ini, config, { mode: 0o644 });
   const bouncer = startServer(programPath("pgbouncer"), [ini]);
   try {
     await listening(port, bouncer);
