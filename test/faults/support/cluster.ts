@@ -39,6 +39,8 @@ export type Cluster = {
   shutDown: (signal: "SIGINT" | "SIGQUIT" | "SIGKILL") => Promise<void>;
   start: () => Promise<void>;
   stop: () => Promise<void>;
+  /** The running postmaster's pid (its backends are its children). */
+  postmasterPid: () => number;
 };
 
 const clusters: Cluster[] = [];
@@ -96,6 +98,7 @@ export async function startCluster(
       running = false;
     },
     start,
+    postmasterPid,
     async stop() {
       await bouncer?.stop();
       await pool.end();

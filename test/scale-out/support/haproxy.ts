@@ -11,6 +11,7 @@ export type ServerStats = { status: string; responses5xx: number; retries: numbe
 
 export type HaProxy = {
   url: string;
+  pid: number;
   /** Each replica as HAProxy sees it, by server name (rides-1, …). */
   servers: () => Promise<Record<string, ServerStats>>;
   stop: () => Promise<void>;
@@ -51,6 +52,7 @@ export async function startHaProxy(backendPorts: number[]): Promise<HaProxy> {
 
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: haproxy.child.pid!,
     async servers() {
       const [header, ...lines] = (await command("show stat")).trim().split("\n");
       const columns = header.replace(/^# /, "").split(",");

@@ -7,6 +7,7 @@ const DEPLOYED = new URL("../../../deploy/pgbouncer.ini", import.meta.url);
 
 export type PgBouncer = {
   port: number;
+  pid: number;
   /** PgBouncer's admin console (SHOW CLIENTS, SHOW POOLS). */
   adminUrl: string;
   /** The same database URL, through PgBouncer. */
@@ -55,6 +56,7 @@ export async function startPgBouncer(serverUrl: string, { poolSize = 20 }: { poo
   admin.pathname = "/pgbouncer";
   return {
     port,
+    pid: bouncer.child.pid!,
     adminUrl: admin.toString(),
     through(url) {
       const parsed = new URL(url);
