@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { type Cluster, startCluster, until } from "../test/faults/support/cluster.ts";
+import { type Cluster, HARNESS_APPLICATION, startCluster, until } from "../test/faults/support/cluster.ts";
 import { cleanUp as stopClustersAndServices } from "../test/faults/support/clean-up.ts";
 import { startServiceProcess } from "../test/faults/support/service-process.ts";
 import { startHaProxy } from "../test/scale-out/support/haproxy.ts";
@@ -81,7 +81,7 @@ const cpuNow = (pids: Pids, cluster: Cluster) => ({
 
 /**
  * The most client connections PostgreSQL had at once while `during` ran (sampled every
- * 100 ms, the sampler's own left out): the pools' (directly or PgBouncer's server
+ * 100 ms, the harness's own left out): the pools' (directly or PgBouncer's server
  * connections) and pg-boss's sessions.
  */
 async function peakConnections<T>(cluster: Cluster, during: Promise<T>): Promise<[T, { pools: number; pgBoss: number }]> {
@@ -90,9 +90,10 @@ async function peakConnections<T>(cluster: Cluster, during: Promise<T>): Promise
   const sampler = (async () => {
     while (running) {
       const { rows } = await cluster.pool.query<{ boss: number; others: number }>(
-        `SELECT count(*) FILTER (WHERE application_name = 'pgboss')::int AS boss,
-                count(*) FILTER (WHERE application_name <> 'pgboss' AND pid <> pg_backend_pid())::int AS others
+        `SELECT count(*) FILTER (WHERE application_name LIKE 'pgboss%')::int AS boss,
+                count(*) FILTER (WHERE application_name NOT LIKE 'pgboss%' AND application_name <> $1)::int AS others
          FROM pg_stat_activity WHERE backend_type = 'client backend'`,
+        [HARNESS_APPLICATION],
       );
       peak.pools = Math.max(peak.pools, rows[0].others);
       peak.pgBoss = Math.max(peak.pgBoss, rows[0].boss);

@@ -12,8 +12,8 @@ afterAll(async () => {
   await cleanUp();
 });
 
-// Longer than deploy/haproxy.cfg's checks need to take a replica out (inter 250 ms × fall 2).
-const DRAIN_DELAY_MS = 2_000;
+// Longer than deploy/haproxy.cfg's checks need to take a replica out (inter 500 ms × fall 2).
+const DRAIN_DELAY_MS = 3_000;
 
 it("three replicas behind HAProxy under load, one SIGKILLed and one SIGTERMed: every 202 stored once, no other answer, no request sent to the closing replica", async () => {
   const cluster = await startCluster({ pgbouncer: true });

@@ -27,6 +27,8 @@ const alive = (pid: number) => {
   }
 };
 
+export const HARNESS_APPLICATION = "rides-test-harness";
+
 export type Cluster = {
   /** The database itself (DIRECT_DATABASE_URL: sessions, the test's own checks and locks). */
   url: string;
@@ -64,7 +66,8 @@ export async function startCluster(
   let server = await startEmbedded(dataDir, port, settings);
   await applyMigrations(server.url, durability);
   const bouncer = pgbouncer ? await startPgBouncer(server.url) : undefined;
-  const pool = new pg.Pool({ connectionString: server.url, max: 4 });
+  // Named, so a count of the service's connections can leave the harness's own out.
+  const pool = new pg.Pool({ connectionString: server.url, max: 4, application_name: HARNESS_APPLICATION });
   pool.on("error", () => {});
   let running = true;
 
