@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import path from "node:path";
 import { freePort } from "../../../src/db/embedded.ts";
-import { listening, programPath, serverDirectory, startServer } from "./processes.ts";
+import { programPath, serverDirectory, startListeningServer } from "./processes.ts";
 
 const DEPLOYED = new URL("../../../deploy/haproxy.cfg", import.meta.url);
 
@@ -31,14 +31,7 @@ export async function startHaProxy(backendPorts: number[]): Promise<HaProxy> {
   const { dir, remove } = await serverDirectory("rides-haproxy-");
   const file = path.join(dir, "haproxy.cfg");
   await writeFile(file, config, { mode: 0o644 });
-  const haproxy = startServer(programPath("haproxy"), ["-f", file, "-db"]);
-  try {
-    await listening(port, haproxy);
-  } catch (error) {
-    await haproxy.stop();
-    await remove();
-    throw error;
-  }
+  const haproxy = await startListeningServer(programPath("haproxy"), ["-f", file, "-db"], port, remove);
 
   const command = (line: string) =>
     new Promise<string>((resolve, reject) => {

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort } from "../../../src/db/embedded.ts";
-import { listening, programPath, serverDirectory, startServer } from "./processes.ts";
+import { programPath, serverDirectory, startListeningServer } from "./processes.ts";
 
 const DEPLOYED = new URL("../../../deploy/pgbouncer.ini", import.meta.url);
 
@@ -43,14 +43,7 @@ export async function startPgBouncer(serverUrl: string, { poolSize = 20 }: { poo
   );
   for (const [key, value] of Object.entries(settings)) config = config.replace(new RegExp(`^${key} = .*$`, "m"), `${key} = ${value}`);
   await writeFile(ini, config, { mode: 0o644 });
-  const bouncer = startServer(programPath("pgbouncer"), [ini]);
-  try {
-    await listening(port, bouncer);
-  } catch (error) {
-    await bouncer.stop();
-    await remove();
-    throw error;
-  }
+  const bouncer = await startListeningServer(programPath("pgbouncer"), [ini], port, remove);
   const admin = new URL(serverUrl);
   admin.port = String(port);
   admin.pathname = "/pgbouncer";

@@ -117,3 +117,16 @@ export async function listening(port: number, server: Server, timeoutMs = 20_000
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** startServer, resolved once it listens on `port`; one that never does is stopped and `cleanUp` runs. */
+export async function startListeningServer(command: string, args: string[], port: number, cleanUp: () => Promise<void>): Promise<Server> {
+  const server = startServer(command, args);
+  try {
+    await listening(port, server);
+  } catch (error) {
+    await server.stop();
+    await cleanUp();
+    throw error;
+  }
+  return server;
+}
