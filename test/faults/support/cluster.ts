@@ -45,11 +45,24 @@ export type Cluster = {
   postmasterPid: () => number;
 };
 
+const postmasterPidIn = (dataDir: string) => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+
 const clusters: Cluster[] = [];
+/** Data folders of clusters still starting: a run stopped meanwhile removes them too. */
+const starting = new Set<string>();
 
 /** Stops and deletes every cluster started so far (a test's clean-up). */
 export async function stopAllClusters(): Promise<void> {
   for (const cluster of clusters.splice(0)) await cluster.stop();
+  for (const dataDir of starting) {
+    try {
+      process.kill(postmasterPidIn(dataDir), "SIGKILL");
+    } catch {
+      // not started yet, or gone already
+    }
+    await rm(dataDir, { recursive: true, force: true });
+    starting.delete(dataDir);
+  }
 }
 
 /**
@@ -62,6 +75,7 @@ export async function startCluster(
 ): Promise<Cluster> {
   // The cluster runs as the postgres user (we may be root), so its data folder is the temp folder itself.
   const dataDir = await mkdtemp(path.join(tmpdir(), "rides-fault-"));
+  starting.add(dataDir);
   const port = await freePort();
   let server = await startEmbedded(dataDir, port, settings);
   await applyMigrations(server.url, durability);
@@ -71,7 +85,7 @@ export async function startCluster(
   pool.on("error", () => {});
   let running = true;
 
-  const postmasterPid = () => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  const postmasterPid = () => postmasterPidIn(dataDir);
 
   async function start() {
     // After a SIGKILL the old backends may hold shared memory for a moment; retry until they are gone.
@@ -110,5 +124,6 @@ export async function startCluster(
     },
   };
   clusters.push(cluster);
+  starting.delete(dataDir);
   return cluster;
 }

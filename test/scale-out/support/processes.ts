@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -45,20 +45,29 @@ export function serverUser(): { uid: number; gid: number } | undefined {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+const children = new Set<ChildProcess>();
+const directories = new Set<string>();
+// However this process ends, a test or bench leaves no server and no directory behind.
+process.once("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+  for (const dir of directories) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A temp directory the server user may read and write; removed by the returned function. */
 export async function serverDirectory(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  directories.add(dir);
   const user = serverUser();
   if (user) execFileSync("chown", [`${user.uid}:${user.gid}`, dir]);
   await chmod(dir, 0o755);
-  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    async remove() {
+      await rm(dir, { recursive: true, force: true });
+      directories.delete(dir);
+    },
+  };
 }
-
-const children = new Set<ChildProcess>();
-// Killed however this process ends: a test or bench never leaves a server behind.
-process.once("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
 
 export type Server = {
   child: ChildProcess;
