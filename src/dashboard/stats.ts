@@ -82,8 +82,11 @@ async function ridesPerHour(pool: pg.Pool, zone: string, days: number, until?: s
   return { until: end.toISOString(), days, hours, byTravelType };
 }
 
-/** Everything the dashboard shows, read from the database (so it is the same whichever process answers). */
-/** The hourly chart is the heavy read and comes from analytics; the rest (staging is unlogged: a standby has none) from the primary. */
+/**
+ * Everything the dashboard shows, read from the database (so it is the same whichever
+ * process answers). The hourly chart is the heavy read and comes from analytics; the
+ * rest from the primary (staging is unlogged: a standby has none of it).
+ */
 export async function dashboardStats(
   { pool, analytics }: { pool: pg.Pool; analytics: Analytics },
   zone: string,
