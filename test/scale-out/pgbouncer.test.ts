@@ -28,10 +28,15 @@ it("three replicas started at once through PgBouncer all get ready (migrations a
 
 it("a ride is as fresh through PgBouncer: each of 20 single-ride POSTs with ?wait=stored is stored within 1 s", async () => {
   const answers = [];
+  const took: number[] = [];
   for (let i = 0; i < 20; i++) {
     const replica = replicas[i % replicas.length];
+    const started = performance.now();
     answers.push(await post(replica.url, JSON.stringify(ride({ id: 1_400_000 + i })), "application/json", "/v1/rides?wait=stored"));
+    took.push(performance.now() - started);
   }
+  took.sort((a, b) => a - b);
+  console.log(`[scale-out] POST ?wait=stored through PgBouncer: p50 ${took[9].toFixed(0)} ms, max ${took[19].toFixed(0)} ms`);
   expect(answers.map((a) => [a.status, a.body.status])).toEqual(Array(20).fill([200, "done"]));
   const { rows } = await cluster.pool.query("SELECT count(*)::int AS n FROM rides WHERE id BETWEEN 1400000 AND 1400019");
   expect(rows[0].n).toBe(20);
