@@ -49,7 +49,7 @@ async function launch(bench: Bench, kind: ServerKind) {
   // The service migrates its database itself; the naive baseline writes into the same schema.
   if (kind === "naive") await applyMigrations(database.url, "unlogged");
   const server = await startServer(kind, database.url, kind === "service" ? bench.profileDir : undefined);
-  const pool = createPool(database.url, 2);
+  const pool = createPool(database.url, { max: 2 });
   if (bench.profileDir) await pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
   return {
     kind,
@@ -199,7 +199,7 @@ export async function oneDay(bench: Bench): Promise<Row[]> {
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
   const months = new Set(generateRides({ seed: SEED, count: total }).map((ride) => monthIn(wallTimeToInstant(ride.from_date, ZONE), ZONE)));
-  const copyPool = createPool(database.url, 1);
+  const copyPool = createPool(database.url, { max: 1 });
   await createPartitions(copyPool, ZONE)(months);
   await copyPool.end();
   await client.query(`SET TimeZone = '${ZONE}'; SET DateStyle = 'ISO, MDY'; ALTER TABLE rides ALTER job_id SET DEFAULT 0`);

@@ -25,13 +25,15 @@ export type AppDeps = {
   apiKeys: ApiKey[];
   workersRunning: () => boolean;
   draining: () => boolean;
+  /** From SIGTERM on: /readyz answers 503 while requests are still served (DRAIN_DELAY_MS). */
+  shuttingDown: () => boolean;
   timeZone: string;
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
   log: Logger;
   metrics: Metrics;
   waitStoredTimeoutMs: number;
-  query: Omit<QueryDeps, "pool">;
+  query: QueryDeps;
 };
 
 export function createApp(deps: AppDeps) {
@@ -45,13 +47,13 @@ export function createApp(deps: AppDeps) {
     .on("POST", "/v1/rides", auth("ingest"))
     .on("GET", "/v1/rides/:id", auth("read"))
     .on("POST", "/v1/query", auth("read"))
-    .route("/", healthRoutes(deps.pool, deps.workersRunning))
+    .route("/", healthRoutes(deps.pool, deps.workersRunning, deps.shuttingDown))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
     .route("/", jobRoutes(deps.pool))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
-    .route("/", dashboardRoutes(deps.pool, deps.timeZone))
-    .route("/", queryRoutes({ pool: deps.pool, ...deps.query }));
+    .route("/", dashboardRoutes(deps.pool, deps.timeZone, deps.query.analytics))
+    .route("/", queryRoutes(deps.query));
   app.route("/", docsRoutes(app, deps.timeZone));
   app.onError(onError);
   app.notFound(notFound);

@@ -26,10 +26,18 @@ export const isTimeZone = (zone: string): boolean => {
   }
 };
 
+const postgresUrl = (name: string) =>
+  v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, `${name} must be a postgres:// URL`)));
+
 const ConfigSchema = v.object({
-  DATABASE_URL: v.optional(
-    v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// URL")),
-  ),
+  DATABASE_URL: postgresUrl("DATABASE_URL"),
+  DIRECT_DATABASE_URL: postgresUrl("DIRECT_DATABASE_URL"),
+  ANALYTICS_DATABASE_URL: postgresUrl("ANALYTICS_DATABASE_URL"),
+  DATABASE_POOL_SIZE: integer("DATABASE_POOL_SIZE", 8, 1, 1000),
+  ANALYTICS_POOL_SIZE: integer("ANALYTICS_POOL_SIZE", 4, 1, 1000),
+  ANALYTICS_CONNECT_TIMEOUT_MS: integer("ANALYTICS_CONNECT_TIMEOUT_MS", 2_000, 100, 60_000),
+  QUERY_QUEUE_LIMIT: integer("QUERY_QUEUE_LIMIT", 16, 0, 10_000),
+  DRAIN_DELAY_MS: integer("DRAIN_DELAY_MS", 0, 0, 60_000),
   HOST: v.optional(v.pipe(v.string(), v.nonEmpty("HOST must not be empty")), "127.0.0.1"),
   PORT: integer("PORT", 3000, 0, 65535),
   RIDES_TIME_ZONE: v.pipe(
@@ -68,6 +76,16 @@ export const isLoopback = (host: string) => LOOPBACK.test(host);
 
 export type Config = {
   databaseUrl: string | undefined;
+  /** For what needs a session (pg-boss and its LISTEN, migrations); DATABASE_URL when unset. */
+  directDatabaseUrl: string | undefined;
+  /** For the read-only analytics (POST /v1/query, the dashboard's rides per hour); DATABASE_URL when unset. */
+  analyticsDatabaseUrl: string | undefined;
+  databasePoolSize: number;
+  analyticsPoolSize: number;
+  analyticsConnectTimeoutMs: number;
+  queryQueueLimit: number;
+  /** After SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes. */
+  drainDelayMs: number;
   host: string;
   port: number;
   timeZone: string;
@@ -101,8 +119,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `Invalid configuration:\n  - HOST=${c.HOST} would serve rides to anyone without a key: set API_KEYS (secret:ingest+read,...) or listen on 127.0.0.1`,
     );
   }
+  if (!c.DATABASE_URL && (c.DIRECT_DATABASE_URL || c.ANALYTICS_DATABASE_URL)) {
+    throw new Error(
+      "Invalid configuration:\n  - DIRECT_DATABASE_URL and ANALYTICS_DATABASE_URL need DATABASE_URL (unset, the embedded PostgreSQL serves all three)",
+    );
+  }
   return {
     databaseUrl: c.DATABASE_URL,
+    directDatabaseUrl: c.DIRECT_DATABASE_URL,
+    analyticsDatabaseUrl: c.ANALYTICS_DATABASE_URL,
+    databasePoolSize: c.DATABASE_POOL_SIZE,
+    analyticsPoolSize: c.ANALYTICS_POOL_SIZE,
+    analyticsConnectTimeoutMs: c.ANALYTICS_CONNECT_TIMEOUT_MS,
+    queryQueueLimit: c.QUERY_QUEUE_LIMIT,
+    drainDelayMs: c.DRAIN_DELAY_MS,
     host: c.HOST,
     port: c.PORT,
     timeZone: c.RIDES_TIME_ZONE,

@@ -13,15 +13,32 @@ import { startMoverWorker } from "./mover/worker.ts";
 import { createFolder } from "./rollup/folder.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
+import { createAnalytics } from "./query/analytics.ts";
 
 export type Service = { url: string; app: ReturnType<typeof createApp>; stop: () => Promise<void> };
 
-/** Database → migrations → mover workers and rollup folder → HTTP. stop() undoes it in reverse, letting in-flight work finish. */
+/**
+ * Database → migrations → mover workers and rollup folder → HTTP. stop() undoes it in reverse, letting in-flight work finish.
+ * Three connections: DATABASE_URL (intake, mover, jobs; may be PgBouncer in transaction mode), DIRECT_DATABASE_URL
+ * (migrations' session lock, pg-boss and its LISTEN) and ANALYTICS_DATABASE_URL (heavy reads; may be a standby).
+ */
 export async function startService(config: Config & { databaseUrl: string }, log = createLogger(config.logLevel)): Promise<Service> {
-  await applyMigrations(config.databaseUrl, config.stagingDurability);
-  const pool = createPool(config.databaseUrl);
+  const directUrl = config.directDatabaseUrl ?? config.databaseUrl;
+  await applyMigrations(directUrl, config.stagingDurability);
+  const pool = createPool(config.databaseUrl, { max: config.databasePoolSize });
+  const analytics = createAnalytics({
+    pool: createPool(config.analyticsDatabaseUrl ?? config.databaseUrl, {
+      max: config.analyticsPoolSize,
+      connectTimeoutMs: config.analyticsConnectTimeoutMs,
+      // The statement timeout stops a query on a live server; this, one on a server that stopped answering.
+      queryTimeoutMs: config.queryTimeoutMs + config.analyticsConnectTimeoutMs,
+    }),
+    running: config.analyticsPoolSize,
+    queued: config.queryQueueLimit,
+    waitMs: config.queryTimeoutMs,
+  });
 
-  const boss = new PgBoss({ connectionString: config.databaseUrl, max: 4, useListenNotify: true });
+  const boss = new PgBoss({ connectionString: directUrl, max: 4, useListenNotify: true });
   boss.on("error", (error) => log.warn({ error: error.message }, "pg-boss error"));
   await boss.start();
   const mover = createMover(pool, createPartitions(pool, config.timeZone), config.moverChunkRows, config.timeZone);
@@ -37,6 +54,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     folder.wake,
   );
   let workersRunning = true;
+  let shuttingDown = false;
   let draining = false;
 
   const stager = createStager(pool, config.timeZone, worker.wake);
@@ -48,12 +66,14 @@ export async function startService(config: Config & { databaseUrl: string }, log
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     workersRunning: () => workersRunning,
     draining: () => draining,
+    shuttingDown: () => shuttingDown,
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
     maxRidesPerRequest: config.maxRidesPerRequest,
     log,
-    metrics: createMetrics(pool),
+    metrics: createMetrics(pool, analytics.pool),
     query: {
+      analytics,
       maxSpanDays: config.queryMaxSpanDays,
       maxRows: config.queryMaxRows,
       defaultZone: config.timeZone,
@@ -71,6 +91,9 @@ export async function startService(config: Config & { databaseUrl: string }, log
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     app,
     async stop() {
+      // /readyz turns 503 first, so a load balancer stops sending here while requests are still served.
+      shuttingDown = true;
+      if (config.drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
       // New connections are refused at once, new requests on open ones get a 503, and
       // requests already in flight are answered.
       draining = true;
@@ -81,7 +104,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
       // The mover finishes the chunk it is in (each chunk is one transaction).
       await boss.stop({ graceful: true, timeout: 30_000, close: true });
       await folder.settled();
-      await pool.end();
+      await Promise.all([pool.end(), analytics.pool.end()]);
     },
   };
 }

@@ -23,6 +23,26 @@ describe("config", () => {
   });
 });
 
+describe("database URLs", () => {
+  it("takes DIRECT_DATABASE_URL and ANALYTICS_DATABASE_URL beside DATABASE_URL, each checked", () => {
+    const urls = {
+      DATABASE_URL: "postgres://rides@127.0.0.1:6432/rides",
+      DIRECT_DATABASE_URL: "postgres://rides@127.0.0.1:5432/rides",
+      ANALYTICS_DATABASE_URL: "postgresql://rides@standby:5432/rides",
+    };
+    expect(loadConfig(urls)).toMatchObject({
+      databaseUrl: urls.DATABASE_URL,
+      directDatabaseUrl: urls.DIRECT_DATABASE_URL,
+      analyticsDatabaseUrl: urls.ANALYTICS_DATABASE_URL,
+    });
+    expect(() => loadConfig({ ...urls, DIRECT_DATABASE_URL: "pgbouncer:6432", ANALYTICS_DATABASE_URL: "http://x" })).toThrowError(
+      /DIRECT_DATABASE_URL must be a postgres:\/\/ URL\n {2}- ANALYTICS_DATABASE_URL must be a postgres:\/\/ URL/,
+    );
+    expect(() => loadConfig({ ANALYTICS_DATABASE_URL: urls.ANALYTICS_DATABASE_URL })).toThrowError(/need DATABASE_URL/);
+    expect(() => loadConfig({ ANALYTICS_POOL_SIZE: "0" })).toThrowError(/ANALYTICS_POOL_SIZE must be at least 1/);
+  });
+});
+
 describe("API_KEYS", () => {
   it("reads secret:scopes entries, a bare secret having every scope", () => {
     expect(loadConfig({ API_KEYS: "k3y-for-xrides-producer:ingest, k3y-for-analysts:read,k3y-for-everything-else" }).apiKeys).toEqual([

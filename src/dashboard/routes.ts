@@ -6,6 +6,7 @@ import * as v from "valibot";
 import { problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { packageFile, serveFile } from "../http/static-file.ts";
 import { validateQuery } from "../http/validate-query.ts";
+import type { Analytics } from "../query/analytics.ts";
 import { dashboardPage } from "./page.ts";
 import { dashboardStats } from "./stats.ts";
 
@@ -27,8 +28,8 @@ const windowParameters = queryParameters(WindowQuery, {
 const JAVASCRIPT = "text/javascript; charset=utf-8";
 
 /** GET / (the dashboard), its live numbers as JSON, and the two scripts it loads (served from this app: no CDN). */
-export function dashboardRoutes(pool: pg.Pool, timeZone: string) {
-  const stats = (query: v.InferOutput<typeof WindowQuery>) => dashboardStats(pool, timeZone, query);
+export function dashboardRoutes(pool: pg.Pool, timeZone: string, analytics: Analytics) {
+  const stats = (query: v.InferOutput<typeof WindowQuery>) => dashboardStats({ pool, analytics }, timeZone, query);
   return new Hono()
     .get(
       "/",

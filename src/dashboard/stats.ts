@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { type Job, JOB_STATUSES, listJobs, markLost } from "../jobs/status.ts";
 import { type Backlog, jobCounts, stagingBacklog } from "../observability/database-stats.ts";
+import type { Analytics } from "../query/analytics.ts";
 
 export const FRESHNESS_WINDOW_MINUTES = 15;
 
@@ -81,8 +82,16 @@ async function ridesPerHour(pool: pg.Pool, zone: string, days: number, until?: s
   return { until: end.toISOString(), days, hours, byTravelType };
 }
 
-/** Everything the dashboard shows, read from the database (so it is the same whichever process answers). */
-export async function dashboardStats(pool: pg.Pool, zone: string, window: { days: number; until?: string }): Promise<DashboardStats> {
+/**
+ * Everything the dashboard shows, read from the database (so it is the same whichever
+ * process answers). The hourly chart is the heavy read and comes from analytics; the
+ * rest from the primary (staging is unlogged: a standby has none of it).
+ */
+export async function dashboardStats(
+  { pool, analytics }: { pool: pg.Pool; analytics: Analytics },
+  zone: string,
+  window: { days: number; until?: string },
+): Promise<DashboardStats> {
   // First, so the counts below already show a job whose staged rides vanished as lost.
   await markLost(pool);
   const [intake, backlog, freshness, jobs, failed, lost, perHour] = await Promise.all([
@@ -92,7 +101,7 @@ export async function dashboardStats(pool: pg.Pool, zone: string, window: { days
     jobCounts(pool),
     listJobs(pool, { status: "failed", limit: 10 }),
     listJobs(pool, { status: "lost", limit: 10 }),
-    ridesPerHour(pool, zone, window.days, window.until),
+    analytics.read((analyticsPool) => ridesPerHour(analyticsPool, zone, window.days, window.until)),
   ]);
   return {
     at: new Date().toISOString(),

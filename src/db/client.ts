@@ -3,13 +3,20 @@ import pg from "pg";
 // int8 ids and counts fit in a JS number here (ride ids are checked to be safe integers).
 pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 
-export function createPool(url: string, max = 8): pg.Pool {
+export type PoolOptions = { max?: number; connectTimeoutMs?: number; queryTimeoutMs?: number };
+
+/**
+ * A pool of plain transactions and single statements: nothing in it relies on a session
+ * (no session locks, LISTEN or named prepared statements), so `url` may be PgBouncer in
+ * transaction pooling mode.
+ */
+export function createPool(url: string, { max = 8, connectTimeoutMs = 5_000, queryTimeoutMs = 30_000 }: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: connectTimeoutMs,
     // A request must never hang on a database that went away.
-    query_timeout: 30_000,
+    query_timeout: queryTimeoutMs,
     application_name: "rides-ingest",
   });
   // An idle client dying (database restart) must not crash the process; the pool replaces it.

@@ -11,7 +11,14 @@ const LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 3
  * process; the staging backlog, job totals and the mover's output are read from the
  * database at scrape time, so they are right whichever process did the work.
  */
-export function createMetrics(pool: pg.Pool) {
+// On a hot standby: how far its replay is behind (0 once it has replayed all it received,
+// so an idle primary does not read as a growing lag); on the primary itself, 0.
+const REPLICATION_LAG = `
+SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8 AS seconds`;
+
+/** `analyticsPool` serves ANALYTICS_DATABASE_URL (a standby, maybe). */
+export function createMetrics(pool: pg.Pool, analyticsPool: pg.Pool) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -66,6 +73,18 @@ export function createMetrics(pool: pg.Pool) {
     registers,
   });
 
+  const analyticsPoolConnections = new Gauge({
+    name: "db_analytics_pool_connections",
+    help: "The analytics pool's connections (POST /v1/query, dashboard chart): total, idle, and reads waiting for one",
+    labelNames: ["state"] as const,
+    registers,
+  });
+  const replicationLag = new Gauge({
+    name: "analytics_replication_lag_seconds",
+    help: "How far ANALYTICS_DATABASE_URL's replay is behind the primary (0 when it is the primary or has replayed all it received; -1 when it cannot be read)",
+    registers,
+  });
+
   // Jobs finished before this process started were counted by its predecessor.
   let watermark: Promise<number> | number = newestJobId(pool);
   watermark.catch(() => {});
@@ -104,6 +123,13 @@ export function createMetrics(pool: pg.Pool) {
       poolConnections.set({ state: "total" }, pool.totalCount);
       poolConnections.set({ state: "idle" }, pool.idleCount);
       poolConnections.set({ state: "waiting" }, pool.waitingCount);
+      analyticsPoolConnections.set({ state: "total" }, analyticsPool.totalCount);
+      analyticsPoolConnections.set({ state: "idle" }, analyticsPool.idleCount);
+      analyticsPoolConnections.set({ state: "waiting" }, analyticsPool.waitingCount);
+      // A standby that is down must not fail the scrape of the rest.
+      replicationLag.set(
+        await analyticsPool.query<{ seconds: number }>(REPLICATION_LAG).then((result) => result.rows[0].seconds, () => -1),
+      );
       await readDatabase();
       return registry.metrics();
     },

@@ -1,17 +1,17 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { describeRoute } from "hono-openapi";
-import type pg from "pg";
 import * as v from "valibot";
 import { jsonSchemaOf, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
 import { validateQuery } from "../http/validate-query.ts";
+import type { Analytics } from "./analytics.ts";
 import { compileQuery } from "./compile.ts";
 import { parseQuery, QuerySchema, type QueryLimits } from "./dsl.ts";
 import { runQuery } from "./run.ts";
 import { chooseRollup } from "./source.ts";
 
-export type QueryDeps = QueryLimits & { pool: pg.Pool; rollupZone: string; timeoutMs: number };
+export type QueryDeps = QueryLimits & { analytics: Analytics; rollupZone: string; timeoutMs: number };
 
 /** A query is a few hundred bytes; the filter caps keep a real one far below this. */
 const MAX_QUERY_BYTES = 65_536;
@@ -45,6 +45,7 @@ const QUERY_DOC = {
     400: problem("The query is invalid; detail names the member, operator or field at fault"),
     413: problem("The query is too large"),
     415: problem("Not application/json"),
+    429: problem("Too many queries running and waiting (ANALYTICS_POOL_SIZE, QUERY_QUEUE_LIMIT); Retry-After says when to try again"),
     503: UNAVAILABLE,
   },
 };
@@ -72,7 +73,7 @@ export function queryRoutes(deps: QueryDeps) {
     const query = parseQuery(body, deps);
     const rollup = chooseRollup(query, deps.rollupZone);
     const compiled = compileQuery(query, rollup);
-    const rows = await runQuery(deps.pool, compiled, query.time.tz, deps.timeoutMs);
+    const rows = await deps.analytics.read((pool) => runQuery(pool, compiled, query.time.tz, deps.timeoutMs));
     return c.json({
       columns: compiled.columns,
       rows,

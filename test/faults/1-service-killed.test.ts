@@ -1,4 +1,4 @@
-import { afterAll, expect, it } from "vitest";
+import { afterAll, expect, inject, it } from "vitest";
 import { holdMover } from "../support/locks.ts";
 import { expectRollupsToMatchRides } from "../support/rollups.ts";
 import { startCluster } from "./support/cluster.ts";
@@ -9,8 +9,8 @@ import { allOutput, LEAK, startServiceProcess } from "./support/service-process.
 afterAll(cleanUp);
 
 it("fault 1: the service SIGKILLed under load and restarted: every 202 reaches done, rides = the acknowledged rides", async () => {
-  const cluster = await startCluster();
-  let service = await startServiceProcess(cluster.url);
+  const cluster = await startCluster({ pgbouncer: inject("faultsThroughPgBouncer") === true });
+  let service = await startServiceProcess(cluster.url, { env: cluster.serviceEnv });
   const load = startLoad(service.url, { firstId: 1_000_000 });
   await load.moreAcks(50);
   // Part of the acknowledged rides are still staged when the process dies.
@@ -21,7 +21,7 @@ it("fault 1: the service SIGKILLed under load and restarted: every 202 reaches d
   service.child.kill("SIGKILL");
   await service.exited;
   await releaseMover();
-  service = await startServiceProcess(cluster.url, { port: service.port });
+  service = await startServiceProcess(cluster.url, { port: service.port, env: cluster.serviceEnv });
   await load.moreAcks(100);
   const sent = await load.stop();
 

@@ -10,7 +10,7 @@ afterEach(cleanUp);
 
 /** Load, crash the postmaster (crash recovery follows on restart), more load, then count every ride. */
 async function crashUnderLoad(durability: "unlogged" | "logged", signal: "SIGQUIT" | "SIGKILL", firstId: number) {
-  const cluster = await startCluster(durability);
+  const cluster = await startCluster({ durability });
   const service = await startServiceProcess(cluster.url, { env: { STAGING_DURABILITY: durability } });
   const load = startLoad(service.url, { firstId });
   await load.moreAcks(100);

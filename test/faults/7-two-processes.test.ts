@@ -1,4 +1,4 @@
-import { afterAll, expect, it } from "vitest";
+import { afterAll, expect, inject, it } from "vitest";
 import { expectRollupsToMatchRides } from "../support/rollups.ts";
 import { startCluster } from "./support/cluster.ts";
 import { cleanUp } from "./support/clean-up.ts";
@@ -15,9 +15,9 @@ BEGIN INSERT INTO ride_writes VALUES (NEW.id, NEW.job_id, TG_OP); RETURN NEW; EN
 CREATE TRIGGER record_ride_write AFTER INSERT OR UPDATE ON rides FOR EACH ROW EXECUTE FUNCTION record_ride_write();`;
 
 it("fault 7: two processes on one database under load, one SIGKILLed: every 202 stored exactly once, no job moved twice", async () => {
-  const cluster = await startCluster();
+  const cluster = await startCluster({ pgbouncer: inject("faultsThroughPgBouncer") === true });
   await cluster.pool.query(AUDIT_WRITES);
-  const [a, b] = [await startServiceProcess(cluster.url), await startServiceProcess(cluster.url)];
+  const [a, b] = [await startServiceProcess(cluster.url, { env: cluster.serviceEnv }), await startServiceProcess(cluster.url, { env: cluster.serviceEnv })];
   const loadA = startLoad(a.url, { firstId: 7_000_000, senders: 3 });
   const loadB = startLoad(b.url, { firstId: 7_500_000, senders: 3 });
   await Promise.all([loadA.moreAcks(100), loadB.moreAcks(100)]);

@@ -11,6 +11,10 @@ declare module "vitest" {
   export interface ProvidedContext {
     serverUrl: string;
     templateDatabase: string;
+    /** Set when the services under test reach DATABASE_URL through PgBouncer (npm run test:scale-out). */
+    pgbouncerPort?: number;
+    /** Fault tests 1 and 7 put a PgBouncer between their services and cluster (npm run test:scale-out). */
+    faultsThroughPgBouncer?: boolean;
   }
 }
 

@@ -1,16 +1,31 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { request } from "node:http";
+import { inject } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { startService, type Service } from "../../src/service.ts";
 
 export const SAMPLE_CSV_PATH = fileURLToPath(new URL("../../data/xrides-2013-sample.csv", import.meta.url));
 export const SAMPLE_CSV = readFileSync(SAMPLE_CSV_PATH, "utf8");
 
-/** The real service on a free loopback port against a test database; env entries override the config. */
+/** `url` through the run's PgBouncer, when there is one (npm run test:scale-out). */
+export function throughPgBouncer(url: string): string {
+  const port = inject("pgbouncerPort");
+  if (port === undefined) return url;
+  const parsed = new URL(url);
+  parsed.port = String(port);
+  return parsed.toString();
+}
+
+/**
+ * The real service on a free loopback port against a test database; env entries override
+ * the config. Under npm run test:scale-out its DATABASE_URL goes through PgBouncer and
+ * DIRECT_DATABASE_URL is the database itself.
+ */
 export async function startTestService(databaseUrl: string, env: Record<string, string> = {}): Promise<Service> {
-  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", ...env, DATABASE_URL: databaseUrl });
-  return startService({ ...config, databaseUrl });
+  const pooled = throughPgBouncer(databaseUrl);
+  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", DIRECT_DATABASE_URL: databaseUrl, ...env, DATABASE_URL: pooled });
+  return startService({ ...config, databaseUrl: pooled });
 }
 
 /** A stack trace or SQL text: neither may ever reach an answer or a log. */

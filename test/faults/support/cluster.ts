@@ -5,6 +5,7 @@ import path from "node:path";
 import pg from "pg";
 import { freePort, startEmbedded } from "../../../src/db/embedded.ts";
 import { applyMigrations } from "../../../src/db/migrate.ts";
+import { type PgBouncer, startPgBouncer } from "../../scale-out/support/pgbouncer.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -26,45 +27,75 @@ const alive = (pid: number) => {
   }
 };
 
+export const HARNESS_APPLICATION = "rides-test-harness";
+
 export type Cluster = {
+  /** The database itself (DIRECT_DATABASE_URL: sessions, the test's own checks and locks). */
   url: string;
+  /** A service's database settings: DATABASE_URL through PgBouncer when the cluster has one, DIRECT_DATABASE_URL past it. */
+  serviceEnv: { DATABASE_URL: string; DIRECT_DATABASE_URL: string };
+  bouncer?: PgBouncer;
   /** A pool for the test's own checks; its clients survive the cluster's restarts. */
   pool: pg.Pool;
   /** Signals the postmaster: SIGINT is a fast shutdown, SIGQUIT an immediate one (a crash), SIGKILL a kill. */
   shutDown: (signal: "SIGINT" | "SIGQUIT" | "SIGKILL") => Promise<void>;
   start: () => Promise<void>;
   stop: () => Promise<void>;
+  /** The running postmaster's pid (its backends are its children). */
+  postmasterPid: () => number;
 };
 
+const postmasterPidIn = (dataDir: string) => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+
 const clusters: Cluster[] = [];
+/** Data folders of clusters still starting: a run stopped meanwhile removes them too. */
+const starting = new Set<string>();
 
 /** Stops and deletes every cluster started so far (a test's clean-up). */
 export async function stopAllClusters(): Promise<void> {
   for (const cluster of clusters.splice(0)) await cluster.stop();
+  for (const dataDir of starting) {
+    try {
+      const pid = postmasterPidIn(dataDir);
+      process.kill(pid, "SIGKILL");
+      await until(`postmaster ${pid} to exit`, () => !alive(pid), 10_000);
+    } catch {
+      // not started yet, or gone already
+    }
+    // Its backends may still be writing for a moment after the postmaster is gone.
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    starting.delete(dataDir);
+  }
 }
 
 /**
  * A throwaway PostgreSQL cluster of the test's own (never the machine's shared one),
- * migrated, on a fixed port so it comes back at the same address after a restart.
+ * migrated, on a fixed port so it comes back at the same address after a restart;
+ * with `pgbouncer`, a PgBouncer in transaction pooling mode in front of it.
  */
-export async function startCluster(durability: "unlogged" | "logged" = "unlogged"): Promise<Cluster> {
+export async function startCluster(
+  { durability = "unlogged", pgbouncer = false, settings = [] }: { durability?: "unlogged" | "logged"; pgbouncer?: boolean; settings?: string[] } = {},
+): Promise<Cluster> {
   // The cluster runs as the postgres user (we may be root), so its data folder is the temp folder itself.
   const dataDir = await mkdtemp(path.join(tmpdir(), "rides-fault-"));
+  starting.add(dataDir);
   const port = await freePort();
-  let server = await startEmbedded(dataDir, port);
+  let server = await startEmbedded(dataDir, port, settings);
   await applyMigrations(server.url, durability);
-  const pool = new pg.Pool({ connectionString: server.url, max: 4 });
+  const bouncer = pgbouncer ? await startPgBouncer(server.url) : undefined;
+  // Named, so a count of the service's connections can leave the harness's own out.
+  const pool = new pg.Pool({ connectionString: server.url, max: 4, application_name: HARNESS_APPLICATION });
   pool.on("error", () => {});
   let running = true;
 
-  const postmasterPid = () => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  const postmasterPid = () => postmasterPidIn(dataDir);
 
   async function start() {
     // After a SIGKILL the old backends may hold shared memory for a moment; retry until they are gone.
     let lastError: unknown;
     for (let attempt = 0; attempt < 40; attempt++) {
       try {
-        server = await startEmbedded(dataDir, port);
+        server = await startEmbedded(dataDir, port, settings);
         running = true;
         return;
       } catch (error) {
@@ -77,6 +108,8 @@ export async function startCluster(durability: "unlogged" | "logged" = "unlogged
 
   const cluster: Cluster = {
     url: server.url,
+    serviceEnv: { DATABASE_URL: bouncer?.through(server.url) ?? server.url, DIRECT_DATABASE_URL: server.url },
+    bouncer,
     pool,
     async shutDown(signal) {
       const pid = postmasterPid();
@@ -85,12 +118,15 @@ export async function startCluster(durability: "unlogged" | "logged" = "unlogged
       running = false;
     },
     start,
+    postmasterPid,
     async stop() {
+      await bouncer?.stop();
       await pool.end();
       if (running) await server.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
   clusters.push(cluster);
+  starting.delete(dataDir);
   return cluster;
 }

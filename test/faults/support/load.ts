@@ -10,13 +10,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Senders posting JSON batches of new rides (ids from firstId up) to one service until
- * stopped or maxRequests are sent: bounded in count, and each request in time.
+ * stopped or maxRequests are sent: bounded in count, and each request in time. With
+ * idempotencyKeys each request carries one, so a balancer may send it again.
  */
-export function startLoad(url: string, { firstId, senders = 4, ridesPerRequest = 20, maxRequests = 3000 }: {
+export function startLoad(url: string, { firstId, senders = 4, ridesPerRequest = 20, maxRequests = 3000, idempotencyKeys = false }: {
   firstId: number;
   senders?: number;
   ridesPerRequest?: number;
   maxRequests?: number;
+  idempotencyKeys?: boolean;
 }) {
   const sent: Sent[] = [];
   let nextId = firstId;
@@ -31,7 +33,7 @@ export function startLoad(url: string, { firstId, senders = 4, ridesPerRequest =
       try {
         const response = await fetch(`${url}/v1/rides`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...(idempotencyKeys ? { "idempotency-key": `load-${ids[0]}` } : {}) },
           body: JSON.stringify(ids.map((id) => ride({ id }))),
           signal: AbortSignal.timeout(MAX_REQUEST_MS),
         });

@@ -25,15 +25,18 @@ export async function killAllServices(): Promise<void> {
   for (const service of started) await stopServiceProcess(service, "SIGKILL");
 }
 
-/** The service exactly as the container runs it: `node --experimental-strip-types src/main.ts`. */
+/**
+ * The service exactly as the container runs it: `node --experimental-strip-types src/main.ts`;
+ * env may set DATABASE_URL too (through PgBouncer); root, a checkout of another commit (a bench's "before").
+ */
 export async function startServiceProcess(
   databaseUrl: string,
-  { port, env = {} }: { port?: number; env?: Record<string, string> } = {},
+  { port, env = {}, root = ROOT }: { port?: number; env?: Record<string, string>; root?: string } = {},
 ): Promise<ServiceProcess> {
   const chosenPort = port ?? (await freePort());
   const child = spawn(process.execPath, ["--experimental-strip-types", "src/main.ts"], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, DATABASE_URL: databaseUrl, HOST: "127.0.0.1", PORT: String(chosenPort) },
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: databaseUrl, ...env, HOST: "127.0.0.1", PORT: String(chosenPort) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
