@@ -344,7 +344,7 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
   for (const withMaxId of [false, true]) {
     const database = await bench.cluster.createDatabase();
     await applyMigrations(database.url, "unlogged");
-    const pool = createPool(database.url, 4);
+    const pool = createPool(database.url, { max: 4 });
     await pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
     const ensure = createPartitions(pool, ZONE);
     // The staged rides' months too, so no round pays for creating a partition.

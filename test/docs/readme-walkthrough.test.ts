@@ -18,7 +18,7 @@ const README = readFileSync(new URL("README.md", `file://${ROOT}`), "utf8");
 const PRINTED_URL = "http://127.0.0.1:3000";
 
 type Step = { command: string; expected: string[] };
-type Request = { method: string; url: string; headers: Record<string, string>; body?: Buffer; showHeaders: boolean };
+type Request = { method: string; url: string; headers: Record<string, string>; body?: Uint8Array<ArrayBuffer>; showHeaders: boolean };
 
 /** The ```sh block under "## Walk-through": commands (with `\` continuations) and the `# ` lines after each. */
 function walkthrough(): Step[] {
@@ -53,7 +53,7 @@ function parseCurl(command: string, baseUrl: string): Request {
       request.headers[name.trim().toLowerCase()] = value.join(":").trim();
     } else if (arg === "--data-binary" || arg === "-d") {
       const data = args[++i];
-      request.body = data.startsWith("@") ? readFileSync(inClone(data.slice(1))) : Buffer.from(data);
+      request.body = data.startsWith("@") ? new Uint8Array(readFileSync(inClone(data.slice(1)))) : new TextEncoder().encode(data);
       request.method = "POST";
     } else if (/^-[si]+$/.test(arg)) {
       request.showHeaders ||= arg.includes("i");
