@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { PgBoss } from "pg-boss";
 import { createApp } from "./app.ts";
-import type { Config } from "./config.ts";
+import { type Config, loadPostgresTimeZones } from "./config.ts";
 import { createPool } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { createBacklog } from "./intake/backlog.ts";
@@ -10,6 +10,7 @@ import { createStager } from "./intake/stager.ts";
 import { createMover } from "./mover/move.ts";
 import { createPartitions } from "./mover/partitions.ts";
 import { startMoverWorker } from "./mover/worker.ts";
+import { loadTravelTypes } from "./rides/index.ts";
 import { createFolder } from "./rollup/folder.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
@@ -20,6 +21,8 @@ export type Service = { url: string; app: ReturnType<typeof createApp>; stop: ()
 export async function startService(config: Config & { databaseUrl: string }, log = createLogger(config.logLevel)): Promise<Service> {
   await applyMigrations(config.databaseUrl, config.stagingDurability);
   const pool = createPool(config.databaseUrl);
+  // What validation needs from the database, read once: the zones PostgreSQL knows, the travel types.
+  await Promise.all([loadPostgresTimeZones(pool, config.timeZone), loadTravelTypes(pool)]);
 
   const boss = new PgBoss({ connectionString: config.databaseUrl, max: 4, useListenNotify: true });
   boss.on("error", (error) => log.warn({ error: error.message }, "pg-boss error"));
