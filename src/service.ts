@@ -22,7 +22,10 @@ export async function startService(config: Config & { databaseUrl: string }, log
   await applyMigrations(config.databaseUrl, config.stagingDurability);
   const pool = createPool(config.databaseUrl);
   // What validation needs from the database, read once: the zones PostgreSQL knows, the travel types.
-  await Promise.all([loadPostgresTimeZones(pool, config.timeZone), loadTravelTypes(pool)]);
+  await Promise.all([loadPostgresTimeZones(pool, config.timeZone), loadTravelTypes(pool)]).catch(async (error) => {
+    await pool.end();
+    throw error;
+  });
 
   const boss = new PgBoss({ connectionString: config.databaseUrl, max: 4, useListenNotify: true });
   boss.on("error", (error) => log.warn({ error: error.message }, "pg-boss error"));

@@ -18,7 +18,7 @@ export function checkFacts(ride: Ride): Findings {
     // 0 of 200 fail (nor any of the 43,431 rides of the full data set).
     for (const field of type.alwaysNull) {
       if (ride[field] !== null) {
-        errors.push({ path: field, message: `must be null for a ${type.name} ride (travel_type_id ${type.id}), got ${ride[field]}` });
+        errors.push({ path: field, message: `must be null for travel_type_id ${type.id} (${type.name}), got ${ride[field]}` });
       }
     }
   }

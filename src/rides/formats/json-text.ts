@@ -124,5 +124,5 @@ export function lostValue(number: string): string | undefined {
     scale++;
   }
   const exact = scale < 0 ? undefined : digits * 10n ** BigInt(scale);
-  return exact === BigInt(Math.abs(value)) ? undefined : `${shown} would be read as ${value}`;
+  return exact === BigInt(Math.abs(value)) ? undefined : `${shown} would be read as ${BigInt(value)}`;
 }
