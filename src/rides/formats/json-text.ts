@@ -6,8 +6,8 @@ export const MAX_JSON_DEPTH = 8;
 /** Far longer than any number a ride holds; a longer one is refused before it is weighed digit by digit. */
 const MAX_NUMBER_CHARS = 1000;
 
-/** One ride-sized piece of JSON text: where it starts and ends, and what JSON.parse would silently hide in it. */
-export type JsonElement = { start: number; end: number; errors: FieldError[] };
+/** One ride-sized piece of JSON text: where it starts and ends, its keys, and what JSON.parse would silently hide in it. */
+export type JsonElement = { start: number; end: number; keys: number; errors: FieldError[] };
 export type JsonScan = { tooDeep: true } | { tooDeep: false; elements: JsonElement[] };
 
 /**
@@ -17,14 +17,22 @@ export type JsonScan = { tooDeep: true } | { tooDeep: false; elements: JsonEleme
  * values, or with inArray the items of a top-level array: the rides. It does not check
  * the grammar (JSON.parse does) and stops as soon as nesting passes MAX_JSON_DEPTH.
  */
-export function scanJson(text: string, { inArray }: { inArray: boolean }): JsonScan {
+export function scanJson(text: string, { inArray, nameKeys = false }: { inArray: boolean; nameKeys?: boolean }): JsonScan {
   const rideDepth = inArray ? 2 : 1;
   const elements: JsonElement[] = [];
   let current: JsonElement | undefined;
-  const open = (at: number) => elements.push((current = { start: at, end: text.length, errors: [] }));
-  // Per open container: is it an object, is a key due next, and (for a ride) its keys so far.
-  const stack: { object: boolean; keyNext: boolean; keys?: Set<string> }[] = [];
-  let rideKey = "";
+  const open = (at: number) => elements.push((current = { start: at, end: text.length, keys: 0, errors: [] }));
+  // Per open container: is it an object, and is a key due next.
+  const stack: { object: boolean; keyNext: boolean }[] = [];
+  // The keys of the ride being read (rides do not nest, so one set serves them all).
+  const rideKeys = nameKeys ? new Set<string>() : undefined;
+  // Where the ride's current key is in the text: sliced into a string only when an error names it.
+  let keyStart = 0;
+  let keyEnd = 0;
+  const rideKey = () => {
+    const raw = text.slice(keyStart, keyEnd);
+    return raw.includes("\\") ? decodeKey(raw) : raw;
+  };
   const report = (error: FieldError) => {
     if (current && current.errors.length < MAX_ERRORS_PER_RIDE) current.errors.push(error);
   };
@@ -40,18 +48,24 @@ export function scanJson(text: string, { inArray }: { inArray: boolean }): JsonS
       if (top?.object && top.keyNext) {
         top.keyNext = false;
         if (depth === rideDepth) {
-          const raw = text.slice(i + 1, end);
-          rideKey = raw.includes("\\") ? decodeKey(raw) : raw;
-          if (top.keys!.has(rideKey) && !current?.errors.some((error) => error.path === rideKey)) {
-            report({ path: rideKey, message: "appears more than once in the ride; send each field once" });
+          keyStart = i + 1;
+          keyEnd = end;
+          if (current) current.keys++;
+        }
+        // A string per key is what costs, so keys are named only in a ride known to repeat one (readErrors).
+        if (depth === rideDepth && rideKeys) {
+          const key = rideKey();
+          if (rideKeys.has(key) && !current?.errors.some((error) => error.path === key)) {
+            report({ path: key, message: "appears more than once in the ride; send each field once" });
           }
-          top.keys!.add(rideKey);
+          rideKeys.add(key);
         }
       }
       i = end;
     } else if (ch === 0x7b || ch === 0x5b) {
       if (depth + 1 > MAX_JSON_DEPTH) return { tooDeep: true };
-      stack.push({ object: ch === 0x7b, keyNext: ch === 0x7b, keys: depth + 1 === rideDepth && ch === 0x7b ? new Set() : undefined });
+      if (depth + 1 === rideDepth) rideKeys?.clear();
+      stack.push({ object: ch === 0x7b, keyNext: ch === 0x7b });
     } else if (ch === 0x7d || ch === 0x5d) {
       stack.pop();
       if (stack.length === rideDepth - 1 && current) current.end = i + 1;
@@ -63,23 +77,38 @@ export function scanJson(text: string, { inArray }: { inArray: boolean }): JsonS
       }
     } else if (ch === 0x2d || (ch >= 0x30 && ch <= 0x39)) {
       let end = i + 1;
-      while (end < text.length && isNumberChar(text.charCodeAt(end))) end++;
-      const number = text.slice(i, end);
+      let exponent = false;
+      for (let c = text.charCodeAt(end); end < text.length && isNumberChar(c); c = text.charCodeAt(++end)) {
+        if (c === 0x45 || c === 0x65) exponent = true;
+      }
       // Up to 15 digits and no exponent: the double is exactly the decimal or its nearest
       // neighbour (a fraction), so only longer numbers are weighed.
-      if (number.length > 15 || /[eE]/.test(number)) {
-        const lost = lostValue(number);
-        if (lost) report({ path: depth >= rideDepth ? rideKey : "", message: lost });
+      if (end - i > 15 || exponent) {
+        const lost = lostValue(text.slice(i, end));
+        if (lost) report({ path: depth >= rideDepth ? rideKey() : "", message: lost });
       }
       i = end - 1;
-    } else {
+    } else if (ch !== 0x3a) {
       // true, false, null (or junk, which JSON.parse reports): one value, not one per letter.
-      while (i + 1 < text.length && /[a-z]/i.test(text[i + 1])) i++;
+      while (i + 1 < text.length && isLetter(text.charCodeAt(i + 1))) i++;
     }
   }
   return { tooDeep: false, elements };
 }
 
+/**
+ * What reading found wrong in a ride, with any key it holds twice: JSON.parse keeps one
+ * copy of each, so a ride whose object has fewer keys than its text is read again to name them.
+ */
+export function readErrors(text: string, element: JsonElement | undefined, input: unknown): FieldError[] {
+  if (!element) return [];
+  const parsedKeys = typeof input === "object" && input !== null && !Array.isArray(input) ? Object.keys(input).length : element.keys;
+  if (element.keys <= parsedKeys) return element.errors;
+  const named = scanJson(text.slice(element.start, element.end), { inArray: false, nameKeys: true });
+  return named.tooDeep ? element.errors : named.elements[0].errors;
+}
+
+const isLetter = (ch: number) => (ch >= 0x61 && ch <= 0x7a) || (ch >= 0x41 && ch <= 0x5a);
 const isNumberChar = (ch: number) => (ch >= 0x30 && ch <= 0x39) || ch === 0x2e || ch === 0x2b || ch === 0x2d || ch === 0x45 || ch === 0x65;
 
 /** Index of the quote closing the string opened at `at` (a quote after an odd run of backslashes is escaped). */

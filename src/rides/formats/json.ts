@@ -1,5 +1,5 @@
 import { type Candidate, UnreadableBody } from "./candidate.ts";
-import { MAX_JSON_DEPTH, scanJson } from "./json-text.ts";
+import { MAX_JSON_DEPTH, readErrors, scanJson } from "./json-text.ts";
 
 /** One ride object or an array of them. */
 export function parseJson(text: string): Candidate[] {
@@ -14,7 +14,7 @@ export function parseJson(text: string): Candidate[] {
   const rides = Array.isArray(value) ? value : typeof value === "object" && value !== null ? [value] : undefined;
   if (!rides) throw new UnreadableBody("the body must be a ride object or an array of rides");
   return rides.map((input, i) => {
-    const errors = scan.elements[i]?.errors ?? [];
+    const errors = readErrors(text, scan.elements[i], input);
     return errors.length > 0 ? { input, errors } : { input };
   });
 }

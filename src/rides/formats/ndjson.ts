@@ -1,5 +1,5 @@
 import type { Candidate } from "./candidate.ts";
-import { MAX_JSON_DEPTH, scanJson } from "./json-text.ts";
+import { MAX_JSON_DEPTH, readErrors, scanJson } from "./json-text.ts";
 
 const BLANK = /^[ \t]*\r?$/;
 
@@ -27,7 +27,7 @@ export function parseNdjson(text: string): Candidate[] {
     }
     try {
       const input = JSON.parse(line);
-      const errors = scan.elements[0]?.errors ?? [];
+      const errors = readErrors(line, scan.elements[0], input);
       candidates.push(errors.length > 0 ? { input, errors } : { input });
     } catch (error) {
       candidates.push({ errors: [{ path: "", message: `${where} is not valid JSON: ${(error as Error).message}` }] });
