@@ -182,6 +182,7 @@ const CASES: Case[] = [
   { name: "a bad wait", path: "/v1/rides?wait=forever", body: one({}), status: 400, detail: 'query parameter wait: must be "stored"' },
   { name: "an unknown query parameter", path: "/v1/rides?debug=1", body: one({}), status: 400, detail: "query parameter debug: is not a known parameter (tz, wait)" },
   { name: "an Idempotency-Key with a space", headers: { "idempotency-key": "a b" }, body: one({}), status: 400, detail: /^header Idempotency-Key: must be 1 to 255 printable ASCII/ },
+  { name: "an Idempotency-Key sent twice (as joined)", headers: { "idempotency-key": "key-1, key-2" }, body: one({}), status: 400, detail: /^header Idempotency-Key: must be 1 to 255 printable ASCII characters without spaces/ },
   { name: "an Idempotency-Key of 300 characters", headers: { "idempotency-key": "k".repeat(300) }, body: one({}), status: 400, detail: /^header Idempotency-Key/ },
   // Other routes
   { name: "a job id that is a word", method: "GET", path: "/v1/jobs/abc", headers: auth(READER), status: 404, detail: "no job abc" },
@@ -273,6 +274,7 @@ describe("the abuse corpus", () => {
       { name: "CSV with a BOM and CRLF", type: csv, body: `\uFEFF${CSV_HEADER}\r\n${row(890002)}\r\n`, status: 202, detail: "" },
       { name: "CSV with quoted cells and header in capitals", type: csv, body: `${CSV_HEADER.toUpperCase()}\n"890003"${row(0).slice(1)}\n`, status: 202, detail: "" },
       { name: "NDJSON with CRLF", type: ndjson, body: `${one({ id: 890004 })}\r\n${one({ id: 890005 })}\r\n`, status: 202, detail: "" },
+      { name: "a CR inside an NDJSON ride (JSON whitespace)", type: ndjson, body: `${one({ id: 890011 }).replace(",", ",\r")}\n`, status: 202, detail: "" },
       { name: "12.0 for a whole number (no value lost)", body: withNumber("user_id", "12.0").replace('"id":900001', '"id":890006'), status: 202, detail: "" },
       { name: "a basic-format offset +0530", body: one({ id: 890007, from_date: "2013-01-01T02:00:00+0530" }), status: 202, detail: "" },
       { name: "CSV with LF and CRLF mixed", type: csv, body: `${CSV_HEADER}\r\n${row(890008)}\n${row(890009)}\r\n`, status: 202, detail: "" },
@@ -285,8 +287,8 @@ describe("the abuse corpus", () => {
       expect({ name: c.name, warnings: answer.body.warnings.map((w: { warnings: { path: string }[] }) => w.warnings[0].path) }).toEqual({ name: c.name, warnings: warned ? ["to_date"] : [] });
       expect((await waitForJob(service.url, answer.body.job_id, 15_000, auth(READER))).status).toBe("done");
     }
-    const stored = await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id BETWEEN 890001 AND 890010");
-    expect(stored.rows[0].n).toBe(10);
+    const stored = await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id BETWEEN 890001 AND 890011");
+    expect(stored.rows[0].n).toBe(11);
     expect((await db.pool.query("SELECT user_id FROM rides WHERE id = 890006")).rows).toEqual([{ user_id: 12 }]);
   });
 
