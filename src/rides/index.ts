@@ -33,15 +33,16 @@ export function readRides(text: string, mediaType: string, zone: string, maxRide
       return;
     }
     const checked = checkRide(candidate.input, schema);
-    const facts = checked.ok ? checkFacts(checked.ride) : { errors: [], warnings: [] };
+    const found = checked.ok ? checkFacts(checked.ride) : { errors: checked.errors, warnings: [] };
+    if (checked.ok && !candidate.errors && found.errors.length === 0) {
+      accepted.push(checked.ride);
+      if (found.warnings.length > 0) warnings.push({ index, id, warnings: found.warnings });
+      return;
+    }
     const readErrors = candidate.errors ?? [];
     // A field reading already refused (a key sent twice, a number that lost its value) is named once.
-    const errors = [...readErrors, ...(checked.ok ? facts.errors : checked.errors).filter((e) => !readErrors.some((r) => r.path === e.path))];
-    if (errors.length > 0) rejected.push({ index, id, errors });
-    else if (checked.ok) {
-      accepted.push(checked.ride);
-      if (facts.warnings.length > 0) warnings.push({ index, id, warnings: facts.warnings });
-    }
+    const later = found.errors.filter((e) => !readErrors.some((r) => r.path === e.path));
+    rejected.push({ index, id, errors: [...readErrors, ...later] });
   });
   return { accepted, rejected, warnings };
 }

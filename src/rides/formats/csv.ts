@@ -1,4 +1,4 @@
-import { RIDE_FIELDS } from "../ride.ts";
+import { type FieldError, RIDE_FIELDS } from "../ride.ts";
 import { type Candidate, UnreadableBody } from "./candidate.ts";
 import { lostValue } from "./json-text.ts";
 
@@ -53,16 +53,15 @@ export function parseCsv(text: string): Candidate[] {
 
 function rowCandidate(columns: string[], cells: string[]): Candidate {
   const input: Record<string, unknown> = {};
-  const errors = [];
+  let errors: FieldError[] | undefined;
   for (let c = 0; c < columns.length; c++) {
     const cell = cells[c];
-    if (cell.length > 15 && NUMBER.test(cell)) {
-      const lost = lostValue(cell);
-      if (lost) errors.push({ path: columns[c], message: lost });
-    }
+    // Up to 15 digits a decimal is read as written (see lostValue).
+    const lost = cell.length > 15 && NUMBER.test(cell) ? lostValue(cell) : undefined;
+    if (lost) (errors ??= []).push({ path: columns[c], message: lost });
     input[columns[c]] = cellValue(cell);
   }
-  return errors.length > 0 ? { input, errors } : { input };
+  return errors ? { input, errors } : { input };
 }
 
 /** A line with quoted fields (RFC 4180: "" is a quote inside one) → its cells, or why it is not CSV. */
