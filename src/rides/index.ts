@@ -27,11 +27,11 @@ export function readRides(text: string, mediaType: string, zone: string, maxRide
   const rejected: Rejected[] = [];
   const warnings: Warned[] = [];
   candidates.forEach((candidate, index) => {
-    const id = idOf(candidate.input);
     if (candidate.input === undefined) {
-      rejected.push({ index, id, errors: candidate.errors! });
+      rejected.push({ index, id: candidate.id ?? null, errors: candidate.errors! });
       return;
     }
+    const id = idOf(candidate.input);
     const checked = checkRide(candidate.input, schema);
     const found = checked.ok ? checkFacts(checked.ride) : { errors: checked.errors, warnings: [] };
     if (checked.ok && !candidate.errors && found.errors.length === 0) {

@@ -21,6 +21,6 @@ describe("reading the producer's CSV", () => {
   });
 
   it("still names a line whose field count is off", () => {
-    expect(parseCsv(`${header}\n1,2,3`)).toEqual([{ errors: [{ path: "", message: "line 2 has 3 fields, the header has 19" }] }]);
+    expect(parseCsv(`${header}\n1,2,3`)).toEqual([{ errors: [{ path: "", message: "line 2 has 3 fields, the header has 19" }], id: 1 }]);
   });
 });

@@ -42,6 +42,7 @@ describe("CSV (RFC 4180, one record per line)", () => {
 
   it("makes every line its own ride: a quote opened on one line and closed on the next spoils both, each alone", () => {
     const candidates = parseCsv(`${header}\n${first.replace(/,0$/, ',"0')}\n${second.replace(/,0$/, ',0"')}\n`);
+    expect(candidates.map((c) => "id" in c && c.id)).toEqual([132512, 132513]);
     expect(errorsOf(candidates)).toEqual([
       [{ path: "", message: "line 2: a quoted field is not closed on its line (a ride's fields never hold a line break)" }],
       [{ path: "", message: "line 3: field 19 holds a quote but is not quoted (quote the field and double the quote)" }],

@@ -40,9 +40,10 @@ export function parseCsv(text: string): Candidate[] {
       continue;
     }
     if (typeof cells === "string") {
-      candidates.push({ errors: [{ path: "", message: `line ${number}: ${cells}` }] });
+      candidates.push({ errors: [{ path: "", message: `line ${number}: ${cells}` }], id: idIn(line.split(","), columns) });
     } else if (cells.length !== columns.length) {
-      candidates.push({ errors: [{ path: "", message: `line ${number} has ${cells.length} fields, the header has ${columns.length}` }] });
+      const message = `line ${number} has ${cells.length} fields, the header has ${columns.length}`;
+      candidates.push({ errors: [{ path: "", message }], id: idIn(cells, columns) });
     } else {
       candidates.push(rowCandidate(columns, cells));
     }
@@ -62,6 +63,12 @@ function rowCandidate(columns: string[], cells: string[]): Candidate {
     input[columns[c]] = cellValue(cell);
   }
   return errors ? { input, errors } : { input };
+}
+
+/** The id a broken line still shows in its id column, so its rejection names the ride. */
+function idIn(cells: string[], columns: string[]): number | undefined {
+  const cell = cells[columns.indexOf("id")]?.replace(/^"|"$/g, "");
+  return cell && /^\d{1,15}$/.test(cell) ? Number(cell) : undefined;
 }
 
 /** A line with quoted fields (RFC 4180: "" is a quote inside one) → its cells, or why it is not CSV. */
