@@ -46,8 +46,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A server of kind on a fresh database of its own, with a small pool for the bench's own queries. */
 async function launch(bench: Bench, kind: ServerKind) {
   const database = await bench.cluster.createDatabase();
-  // The service migrates its database itself; the naive baseline writes into the same schema.
-  if (kind === "naive") await applyMigrations(database.url, "unlogged");
+  // The service migrates its database itself; the naive baseline writes into the same schema,
+  // and both baselines validate against its travel_types.
+  if (kind !== "service") await applyMigrations(database.url, "unlogged");
   const server = await startServer(kind, database.url, kind === "service" ? bench.profileDir : undefined);
   const pool = createPool(database.url, { max: 2 });
   if (bench.profileDir) await pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");

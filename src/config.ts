@@ -1,3 +1,4 @@
+import type pg from "pg";
 import * as v from "valibot";
 import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
 import { type ApiKey, parseApiKeys } from "./auth/api-keys.ts";
@@ -12,12 +13,20 @@ const integer = (name: string, fallback: number, min: number, max: number) =>
     v.maxValue(max, `${name} must be at most ${max}`),
   );
 
+/** The zone names PostgreSQL knows (lower case: both sides match names in any case), once loaded at start. */
+let postgresZones: Set<string> | undefined;
+
 /**
- * An IANA zone name. Intl also takes offsets such as "+05:30", which PostgreSQL reads as
- * POSIX zones, with the opposite sign: buckets would be cut on another clock.
+ * An IANA zone name that both Node's Intl and PostgreSQL accept: each side converts
+ * times (Intl reads the rides, PostgreSQL cuts buckets and partitions), and their zone
+ * lists differ (Intl takes US/Pacific-New, PostgreSQL does not). Until the server's list
+ * is loaded (loadPostgresTimeZones, at start) only Intl is asked. Intl also takes offsets
+ * such as "+05:30", which PostgreSQL reads as POSIX zones, with the opposite sign:
+ * buckets would be cut on another clock.
  */
 export const isTimeZone = (zone: string): boolean => {
   if (/^[+-]/.test(zone)) return false;
+  if (postgresZones && !postgresZones.has(zone.toLowerCase())) return false;
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: zone });
     return true;
@@ -28,6 +37,15 @@ export const isTimeZone = (zone: string): boolean => {
 
 const postgresUrl = (name: string) =>
   v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, `${name} must be a postgres:// URL`)));
+
+/** Reads pg_timezone_names once; a RIDES_TIME_ZONE the server does not know stops the start. */
+export async function loadPostgresTimeZones(pool: pg.Pool, configuredZone: string): Promise<void> {
+  const { rows } = await pool.query<{ name: string }>("SELECT name FROM pg_timezone_names");
+  postgresZones = new Set(rows.map((row) => row.name.toLowerCase()));
+  if (!isTimeZone(configuredZone)) {
+    throw new Error(`Invalid configuration:\n  - RIDES_TIME_ZONE=${configuredZone} is not a time zone this PostgreSQL knows`);
+  }
+}
 
 const ConfigSchema = v.object({
   DATABASE_URL: postgresUrl("DATABASE_URL"),

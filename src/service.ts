@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { PgBoss } from "pg-boss";
 import { createApp } from "./app.ts";
-import type { Config } from "./config.ts";
+import { type Config, loadPostgresTimeZones } from "./config.ts";
 import { createPool } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { createBacklog } from "./intake/backlog.ts";
@@ -10,6 +10,7 @@ import { createStager } from "./intake/stager.ts";
 import { createMover } from "./mover/move.ts";
 import { createPartitions } from "./mover/partitions.ts";
 import { startMoverWorker } from "./mover/worker.ts";
+import { loadTravelTypes } from "./rides/index.ts";
 import { createFolder } from "./rollup/folder.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
@@ -26,6 +27,11 @@ export async function startService(config: Config & { databaseUrl: string }, log
   const directUrl = config.directDatabaseUrl ?? config.databaseUrl;
   await applyMigrations(directUrl, config.stagingDurability);
   const pool = createPool(config.databaseUrl, { max: config.databasePoolSize });
+  // What validation needs from the database, read once: the zones PostgreSQL knows, the travel types.
+  await Promise.all([loadPostgresTimeZones(pool, config.timeZone), loadTravelTypes(pool)]).catch(async (error) => {
+    await pool.end();
+    throw error;
+  });
   const analytics = createAnalytics({
     pool: createPool(config.analyticsDatabaseUrl ?? config.databaseUrl, {
       max: config.analyticsPoolSize,

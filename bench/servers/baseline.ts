@@ -1,8 +1,9 @@
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { loadConfig } from "../../src/config.ts";
+import { loadConfig, loadPostgresTimeZones } from "../../src/config.ts";
+import { createPool } from "../../src/db/client.ts";
 import { onError } from "../../src/http/problem.ts";
-import { MEDIA_TYPES, readRides, type Ride, UnreadableBody } from "../../src/rides/index.ts";
+import { loadTravelTypes, MEDIA_TYPES, readRides, type Ride, UnreadableBody } from "../../src/rides/index.ts";
 
 export const config = loadConfig();
 export const databaseUrl = config.databaseUrl ?? fail("DATABASE_URL must be set for a baseline server");
@@ -17,6 +18,9 @@ function fail(message: string): never {
  * It answers 201 once store resolves, and stops on SIGTERM after `close`.
  */
 export async function serveBaseline(store: (rides: Ride[]) => Promise<void>, close: () => Promise<void>) {
+  const pool = createPool(databaseUrl);
+  await Promise.all([loadPostgresTimeZones(pool, config.timeZone), loadTravelTypes(pool)]);
+  await pool.end();
   const app = new Hono()
     .get("/healthz", (c) => c.json({ status: "ok" }))
     .post("/v1/rides", async (c) => {

@@ -50,8 +50,9 @@ function printSummary(file: string, summary: SendSummary) {
   const lines = [
     `${file}: ${summary.total} rides in ${summary.batches} batches`,
     `accepted  ${summary.accepted}`,
-    `rejected  ${summary.rejected.length}`,
+    `rejected  ${summary.rejectedCount}`,
     ...summary.rejected.map((ride) => `  ride ${ride.ride} (id ${ride.id ?? "?"}): ${ride.reasons.join("; ")}`),
+    ...(summary.rejectedCount > summary.rejected.length ? [`  (${summary.rejectedCount - summary.rejected.length} more not listed)`] : []),
   ];
   if (summary.refused.length > 0) {
     lines.push(`refused batches  ${summary.refused.length}`);
@@ -62,7 +63,7 @@ function printSummary(file: string, summary: SendSummary) {
     lines.push(`  job ${job.job_id} ${job.status}: ${job.error}`);
   }
   console.log(lines.join("\n"));
-  const clean = summary.rejected.length === 0 && summary.refused.length === 0 && count("done") === summary.jobs.length;
+  const clean = summary.rejectedCount === 0 && summary.refused.length === 0 && count("done") === summary.jobs.length;
   return clean ? 0 : 1;
 }
 

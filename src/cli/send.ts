@@ -23,6 +23,8 @@ export type SendSummary = {
   total: number;
   batches: number;
   accepted: number;
+  /** Every rejected ride; `rejected` lists those the answers listed (the first 100 of each batch). */
+  rejectedCount: number;
   rejected: RejectedRide[];
   refused: RefusedBatch[];
   jobs: Job[];
@@ -43,7 +45,7 @@ export async function sendFile(client: RidesClient, path: string, options: SendO
   const { contentType, total, batches } = splitFile(path, await readFile(path, "utf8"), options.batchSize);
   options.onStart?.(total, batches.length);
   const run = randomUUID();
-  const summary: SendSummary = { total, batches: batches.length, accepted: 0, rejected: [], refused: [], jobs: [] };
+  const summary: SendSummary = { total, batches: batches.length, accepted: 0, rejectedCount: 0, rejected: [], refused: [], jobs: [] };
   const jobIds: number[] = [];
 
   async function send(batch: Batch, number: number) {
@@ -51,11 +53,15 @@ export async function sendFile(client: RidesClient, path: string, options: SendO
       const answer = await client.sendRides(batch.body, contentType, { idempotencyKey: `${run}-${number}`, timeZone: options.timeZone });
       jobIds.push(answer.job_id);
       summary.accepted += answer.accepted;
+      summary.rejectedCount += answer.rejected_count;
       summary.rejected.push(...rejectedRides(batch, answer.rejected));
       options.onBatch?.(batch, `job ${answer.job_id}`);
     } catch (error) {
       if (!(error instanceof RidesApiError)) throw error;
-      if (error.problem.rejected) summary.rejected.push(...rejectedRides(batch, error.problem.rejected));
+      if (error.problem.rejected) {
+        summary.rejectedCount += error.problem.rejected_count ?? error.problem.rejected.length;
+        summary.rejected.push(...rejectedRides(batch, error.problem.rejected));
+      }
       else summary.refused.push({ firstRide: batch.firstRow + 1, rides: batch.rides, status: error.status, detail: error.message });
       options.onBatch?.(batch, `refused (${error.status})`);
     }

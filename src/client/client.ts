@@ -1,9 +1,9 @@
 import type { Job, JobFilter } from "../jobs/status.ts";
-import type { Rejected } from "../rides/index.ts";
+import type { Rejected, RideReport } from "../rides/index.ts";
 
 export type { Job, Rejected };
-export type Accepted = { job_id: number; status: "queued"; accepted: number; rejected: Rejected[] };
-export type ProblemBody = { title?: string; status?: number; detail?: string; request_id?: string; rejected?: Rejected[] };
+export type Accepted = { job_id: number; status: "queued"; accepted: number } & RideReport;
+export type ProblemBody = { title?: string; status?: number; detail?: string; request_id?: string } & Partial<RideReport>;
 export type QueryAnswer = { columns?: string[]; rows: unknown[] } & Record<string, unknown>;
 
 /** A refusal from the service, carrying its problem+json body. */

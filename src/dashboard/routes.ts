@@ -5,7 +5,7 @@ import type pg from "pg";
 import * as v from "valibot";
 import { problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { packageFile, serveFile } from "../http/static-file.ts";
-import { validateQuery } from "../http/validate-query.ts";
+import { timestampParam, validateQuery } from "../http/validate-query.ts";
 import type { Analytics } from "../query/analytics.ts";
 import { dashboardPage } from "./page.ts";
 import { dashboardStats } from "./stats.ts";
@@ -16,7 +16,7 @@ const WindowQuery = v.strictObject(
       v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(31, "must be at most 31")),
       "7",
     ),
-    until: v.optional(v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 timestamp with offset, e.g. 2013-01-06T00:00:00Z"))),
+    until: v.optional(timestampParam("2013-01-06T00:00:00Z")),
   },
   "is not a known parameter (days, until)",
 );

@@ -58,6 +58,18 @@ export const staging = pgTable("staging", {
 });
 
 /**
+ * XRides' travel types: the ids a ride's travel_type_id may take, the names analytics
+ * answers label them with, and the ride fields a ride of the type never has (NULL in
+ * every real ride, data/README.md). The intake reads this at start, so a new type is a
+ * migration adding its row.
+ */
+export const travelTypes = pgTable("travel_types", {
+  id: integer("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  alwaysNull: text("always_null").array().notNull(),
+});
+
+/**
  * The rides, range-partitioned by month of from_date (migration 0001 turns this into
  * a partitioned table). The primary key must hold the partition key; the mover keeps
  * one row per id across partitions when a resend moves a ride to another month.

@@ -61,7 +61,7 @@ const rejected: Schema = {
     type: "object",
     required: ["index", "id", "errors"],
     properties: {
-      index: { type: "integer", description: "position of the ride in the body (0-based; CSV: data row)" },
+      index: { type: "integer", description: "position of the ride in the body (0-based; CSV and NDJSON: among the non-blank data lines)" },
       id: { description: "the ride's id as sent, or null" },
       errors: {
         type: "array",
@@ -83,6 +83,11 @@ function components(timeZone: string): OpenAPIV3_1.ComponentsObject {
       Ride: ride,
       Job: job,
       Rejected: rejected,
+      Unlisted: {
+        type: "object",
+        required: ["rides", "by_field"],
+        properties: { rides: { type: "integer" }, by_field: { type: "object", additionalProperties: { type: "integer" } } },
+      },
       Problem: {
         type: "object",
         description: "RFC 9457 problem details",
@@ -123,8 +128,18 @@ export const ACCEPTED_RESPONSE: OpenAPIV3_1.ResponseObject = {
   headers: { Location: { schema: { type: "string" }, description: "/v1/jobs/{job_id}" } },
   content: json({
     type: "object",
-    required: ["job_id", "status", "accepted", "rejected"],
-    properties: { job_id: { type: "integer" }, status: { const: "queued" }, accepted: { type: "integer" }, rejected: ref("Rejected") },
+    required: ["job_id", "status", "accepted", "rejected", "rejected_count", "warnings", "warnings_count"],
+    properties: {
+      job_id: { type: "integer" },
+      status: { const: "queued" },
+      accepted: { type: "integer" },
+      rejected: { ...ref("Rejected"), description: "the first 100 rejected rides" },
+      rejected_count: { type: "integer", description: "every rejected ride" },
+      rejected_unlisted: { ...ref("Unlisted"), description: "present past 100: the rides not listed, counted by field" },
+      warnings: { type: "array", description: "the first 100 rides taken with a warning", items: { type: "object", required: ["index", "id", "warnings"] } },
+      warnings_count: { type: "integer" },
+      warnings_unlisted: ref("Unlisted"),
+    },
   }),
 };
 

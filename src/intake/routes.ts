@@ -6,10 +6,11 @@ import type pg from "pg";
 import * as v from "valibot";
 import { isTimeZone } from "../config.ts";
 import { ACCEPTED_RESPONSE, problem, RIDES_REQUEST_BODY, UNAVAILABLE } from "../docs/openapi.ts";
+import { mediaTypeOf } from "../http/media-type.ts";
 import { Problem } from "../http/problem.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import { getJob, type Job } from "../jobs/status.ts";
-import { MEDIA_TYPES, readRides, TooManyRides, UnreadableBody } from "../rides/index.ts";
+import { MEDIA_TYPES, readRides, rideReport, TooManyRides, UnreadableBody } from "../rides/index.ts";
 import type { Backlog } from "./backlog.ts";
 import type { IdempotencyKey, Stager } from "./stager.ts";
 
@@ -66,19 +67,16 @@ export function intakeRoutes(options: IntakeOptions) {
       requestBody: RIDES_REQUEST_BODY,
       responses: {
         202: ACCEPTED_RESPONSE,
-        400: problem("Unreadable body or bad tz"),
+        400: problem("Unreadable body, bad tz or a Content-Type sent twice"),
         413: problem("Body or ride count over the limit"),
         415: problem("Unsupported Content-Type"),
-        422: problem("No ride is valid; rejected lists every ride with its reasons"),
+        422: problem("No ride is valid; rejected lists the first rides with their reasons, rejected_count all of them"),
         503: UNAVAILABLE,
       },
     }),
     limitBody,
     async (c) => {
-      const mediaType = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-      if (!MEDIA_TYPES.includes(mediaType)) {
-        throw new Problem(415, `Content-Type must be one of ${MEDIA_TYPES.join(", ")}; got "${mediaType || "none"}"`);
-      }
+      const mediaType = mediaTypeOf(c, MEDIA_TYPES);
       const query = validateQuery(c, IntakeQuery);
       const zone = query.tz ?? timeZone;
       const key = c.req.header("idempotency-key");
@@ -103,11 +101,9 @@ export function intakeRoutes(options: IntakeOptions) {
       }
       const { accepted, rejected } = read;
       onRead(accepted.length, rejected.length);
+      const report = rideReport(read);
       if (accepted.length === 0) {
-        throw new Problem(422, `none of the ${rejected.length} rides is valid; nothing was accepted`, {
-          accepted: 0,
-          rejected,
-        });
+        throw new Problem(422, `none of the ${rejected.length} rides is valid; nothing was accepted`, { accepted: 0, ...report });
       }
 
       const idempotency = key === undefined ? undefined : { key, hash: requestHash(mediaType, zone, body) };
@@ -118,9 +114,9 @@ export function intakeRoutes(options: IntakeOptions) {
       if (!staged.created) headers["Idempotent-Replayed"] = "true";
 
       const job = query.wait ? await waitUntilFinished(pool, jobId, waitStoredTimeoutMs) : undefined;
-      if (job && job.status !== "queued") return c.json({ ...job, rejected }, 200, headers);
+      if (job && job.status !== "queued") return c.json({ ...job, ...report }, 200, headers);
       const status = staged.created ? "queued" : ((await getJob(pool, jobId))?.status ?? "queued");
-      return c.json({ job_id: jobId, status, accepted: accepted.length, rejected }, 202, headers);
+      return c.json({ job_id: jobId, status, accepted: accepted.length, ...report }, 202, headers);
     },
   );
 }

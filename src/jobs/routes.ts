@@ -4,13 +4,13 @@ import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
 import { ID_PARAMETER, JOB_LIST_RESPONSE, JOB_RESPONSE, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
-import { idParam, validateQuery } from "../http/validate-query.ts";
+import { idParam, timestampParam, validateQuery } from "../http/validate-query.ts";
 import { getJob, JOB_STATUSES, listJobs } from "./status.ts";
 
 const ListQuery = v.strictObject(
   {
     status: v.optional(v.picklist(JOB_STATUSES, `must be one of ${JOB_STATUSES.join(", ")}`)),
-    since: v.optional(v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 timestamp with offset, e.g. 2026-01-01T00:00:00Z"))),
+    since: v.optional(timestampParam("2026-01-01T00:00:00Z")),
     limit: v.optional(
       v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000")),
       "100",

@@ -4,8 +4,10 @@ import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
 import { jsonSchemaOf, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
+import { mediaTypeOf } from "../http/media-type.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import type { Analytics } from "./analytics.ts";
+import { travelTypes } from "../rides/index.ts";
 import { compileQuery } from "./compile.ts";
 import { parseQuery, QuerySchema, type QueryLimits } from "./dsl.ts";
 import { runQuery } from "./run.ts";
@@ -39,7 +41,7 @@ const QUERY_DOC = {
   requestBody: { required: true, content: { "application/json": { schema: querySchemaDoc() } } },
   responses: {
     200: {
-      description: "columns, rows (arrays in column order), source (rollup or rides) and took_ms",
+      description: "columns, rows (arrays in column order), source (rollup or rides), labels (names of travel_type_id values, when it is a dimension) and took_ms",
       content: { "application/json": { schema: { type: "object" as const } } },
     },
     400: problem("The query is invalid; detail names the member, operator or field at fault"),
@@ -49,6 +51,12 @@ const QUERY_DOC = {
     503: UNAVAILABLE,
   },
 };
+
+/** Names for the ids in an answer's dimension columns, from the reference tables (travel_types). */
+function labelsFor(dimensions: string[]): { labels?: Record<string, Record<string, string>> } {
+  if (!dimensions.includes("travel_type_id")) return {};
+  return { labels: { travel_type_id: Object.fromEntries([...travelTypes().values()].map((type) => [type.id, type.name])) } };
+}
 
 /** POST /v1/query: the analytics DSL (docs/query-dsl.md), answered from a rollup when one covers it. */
 export function queryRoutes(deps: QueryDeps) {
@@ -60,9 +68,7 @@ export function queryRoutes(deps: QueryDeps) {
   });
   return new Hono().post("/v1/query", describeRoute(QUERY_DOC), limit, async (c) => {
     const { explain } = validateQuery(c, Params);
-    if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
-      throw new Problem(415, "send the query as application/json");
-    }
+    mediaTypeOf(c, ["application/json"]);
     let body: unknown;
     try {
       body = JSON.parse(await c.req.text());
@@ -78,6 +84,7 @@ export function queryRoutes(deps: QueryDeps) {
       columns: compiled.columns,
       rows,
       source: rollup ? "rollup" : "rides",
+      ...labelsFor(query.dimensions),
       took_ms: Math.round((performance.now() - started) * 10) / 10,
       ...(explain === "1" ? { sql: compiled.sql, params: compiled.params, ...(rollup ? { rollup: rollup.table } : {}) } : {}),
     });

@@ -1,17 +1,20 @@
-import { type Candidate, FORMATS, UnreadableBody } from "./formats/index.ts";
-import { checkRide, type FieldError, type Ride, rideSchema } from "./ride.ts";
+import { checkFacts } from "./facts.ts";
+import { type Candidate, FORMATS, MAX_ERRORS_PER_RIDE, UnreadableBody } from "./formats/index.ts";
+import { checkRide, type FieldError, RIDE_FIELDS, type Ride, rideSchema } from "./ride.ts";
 
 export { UnreadableBody } from "./formats/index.ts";
 export { RIDE_FIELDS, type Ride } from "./ride.ts";
+export { loadTravelTypes, travelTypes } from "./travel-types.ts";
 
 export type Rejected = { index: number; id: unknown; errors: FieldError[] };
-export type ReadRides = { accepted: Ride[]; rejected: Rejected[] };
+export type Warned = { index: number; id: unknown; warnings: FieldError[] };
+export type ReadRides = { accepted: Ride[]; rejected: Rejected[]; warnings: Warned[] };
 
 export const MEDIA_TYPES = Object.keys(FORMATS);
 
 export class TooManyRides extends Error {}
 
-/** A request body → every ride in it, accepted or rejected with its reasons; nothing is dropped. */
+/** A request body → every ride in it, accepted (perhaps with warnings) or rejected with its reasons; nothing is dropped. */
 export function readRides(text: string, mediaType: string, zone: string, maxRides: number): ReadRides {
   const parse = FORMATS[mediaType];
   const candidates: Candidate[] = parse(text);
@@ -22,19 +25,78 @@ export function readRides(text: string, mediaType: string, zone: string, maxRide
   const schema = rideSchema(zone);
   const accepted: Ride[] = [];
   const rejected: Rejected[] = [];
+  const warnings: Warned[] = [];
   candidates.forEach((candidate, index) => {
-    if ("errors" in candidate) {
-      rejected.push({ index, id: null, errors: candidate.errors });
+    if (candidate.input === undefined) {
+      rejected.push({ index, id: candidate.id ?? null, errors: candidate.errors! });
       return;
     }
+    const id = idOf(candidate.input);
     const checked = checkRide(candidate.input, schema);
-    if (checked.ok) accepted.push(checked.ride);
-    else rejected.push({ index, id: idOf(candidate.input), errors: checked.errors });
+    const found = checked.ok ? checkFacts(checked.ride) : { errors: checked.errors, warnings: [] };
+    if (checked.ok && !candidate.errors && found.errors.length === 0) {
+      accepted.push(checked.ride);
+      if (found.warnings.length > 0) warnings.push({ index, id, warnings: found.warnings });
+      return;
+    }
+    const readErrors = candidate.errors ?? [];
+    // A field reading already refused (a key sent twice, a number that lost its value) is named once.
+    const later = found.errors.filter((e) => !readErrors.some((r) => r.path === e.path));
+    rejected.push({ index, id, errors: [...readErrors, ...later] });
   });
-  return { accepted, rejected };
+  return { accepted, rejected, warnings };
 }
 
 function idOf(input: unknown): unknown {
   const id = (input as { id?: unknown } | null)?.id;
   return typeof id === "number" || typeof id === "string" ? id : null;
+}
+
+/** How many rides an answer lists in full in rejected (and in warnings); the rest are counted by field. */
+export const LISTED_RIDES = 100;
+
+type Unlisted = { rides: number; by_field: Record<string, number> };
+export type RideReport = {
+  rejected: Rejected[];
+  rejected_count: number;
+  rejected_unlisted?: Unlisted;
+  warnings: Warned[];
+  warnings_count: number;
+  warnings_unlisted?: Unlisted;
+};
+
+/**
+ * What an answer (202, 200 or 422) says about the rides it did not take as they were:
+ * the first LISTED_RIDES of each list in full, then counts, so the answer stays small
+ * whatever the body (10,000 `{}` would otherwise be a 4.7 MB 422).
+ */
+export function rideReport(read: Pick<ReadRides, "rejected" | "warnings">): RideReport {
+  const rejected = listed(read.rejected, (r) => r.errors);
+  const warnings = listed(read.warnings, (w) => w.warnings);
+  return {
+    rejected: rejected.shown.map((r) => ({ ...r, errors: capped(r.errors) })),
+    rejected_count: read.rejected.length,
+    ...(rejected.unlisted && { rejected_unlisted: rejected.unlisted }),
+    warnings: warnings.shown.map((w) => ({ ...w, warnings: capped(w.warnings) })),
+    warnings_count: read.warnings.length,
+    ...(warnings.unlisted && { warnings_unlisted: warnings.unlisted }),
+  };
+}
+
+const FIELDS = new Set<string>(RIDE_FIELDS);
+
+function listed<T>(entries: T[], issues: (entry: T) => FieldError[]): { shown: T[]; unlisted?: Unlisted } {
+  if (entries.length <= LISTED_RIDES) return { shown: entries };
+  const by_field: Record<string, number> = {};
+  for (const entry of entries.slice(LISTED_RIDES)) {
+    // Each ride once per field; a field that is not a ride's is one bucket, so a hostile body cannot grow the list.
+    const fields = new Set(issues(entry).map((e) => (e.path === "" ? "(the ride)" : FIELDS.has(e.path) ? e.path : "(unknown fields)")));
+    for (const field of fields) by_field[field] = (by_field[field] ?? 0) + 1;
+  }
+  return { shown: entries.slice(0, LISTED_RIDES), unlisted: { rides: entries.length - LISTED_RIDES, by_field } };
+}
+
+function capped(errors: FieldError[]): FieldError[] {
+  if (errors.length <= MAX_ERRORS_PER_RIDE) return errors;
+  return [...errors.slice(0, MAX_ERRORS_PER_RIDE), { path: "", message: `and ${errors.length - MAX_ERRORS_PER_RIDE} more` }];
 }

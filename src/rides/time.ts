@@ -69,7 +69,13 @@ export function monthIn(instant: number, zone: string): string {
 
 export type ParsedTime = { ok: true; instant: number } | { ok: false; message: string };
 
-export function parseTime(text: string, zone: string): ParsedTime {
+/**
+ * An ISO 8601 date-time → its instant. Without an offset it is a wall-clock time in
+ * zone (requireOffset refuses that, for RFC 3339 timestamps). Only real calendar times
+ * and offsets (at most ±18:00, minutes 00–59) pass, and digits past the millisecond must
+ * be zeros: a time is stored to the millisecond, and a value is never silently cut.
+ */
+export function parseTime(text: string, zone: string, { requireOffset = false } = {}): ParsedTime {
   const m = ISO.exec(text);
   if (!m) return { ok: false, message: `"${clip(text)}" is not an ISO 8601 date-time such as 2013-01-01T02:00:00+05:30` };
   const [, y, mo, d, h, mi, s = "0", frac = "0", zoneSuffix] = m;
@@ -86,13 +92,19 @@ export function parseTime(text: string, zone: string): ParsedTime {
   ) {
     return { ok: false, message: `"${clip(text)}" is not a real calendar date and time` };
   }
-  if (zoneSuffix === undefined) return { ok: true, instant: wallTimeToInstant(wall, zone) };
+  if (/[1-9]/.test(frac.slice(3))) return { ok: false, message: `"${clip(text)}" is finer than a millisecond, which is as fine as times are kept` };
+  if (zoneSuffix === undefined) {
+    if (requireOffset) return { ok: false, message: `"${clip(text)}" has no offset; add Z or ±hh:mm` };
+    return { ok: true, instant: wallTimeToInstant(wall, zone) };
+  }
   if (zoneSuffix.toUpperCase() === "Z") return { ok: true, instant: wall };
   const sign = zoneSuffix[0] === "-" ? -1 : 1;
   const digits = zoneSuffix.slice(1).replace(":", "");
-  const offsetMinutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || "0");
-  if (offsetMinutes > 18 * 60) return { ok: false, message: `"${clip(text)}" has an offset beyond ±18:00` };
-  return { ok: true, instant: wall - sign * offsetMinutes * 60_000 };
+  const offsetHours = Number(digits.slice(0, 2));
+  const offsetMinutes = Number(digits.slice(2) || "0");
+  if (offsetMinutes > 59) return { ok: false, message: `"${clip(text)}" has an offset with ${offsetMinutes} minutes; minutes go to 59` };
+  if (offsetHours * 60 + offsetMinutes > 18 * 60) return { ok: false, message: `"${clip(text)}" has an offset beyond ±18:00` };
+  return { ok: true, instant: wall - sign * (offsetHours * 60 + offsetMinutes) * 60_000 };
 }
 
 export function clip(text: string, max = 40): string {

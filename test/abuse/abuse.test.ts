@@ -59,6 +59,9 @@ const csvWith = (column: string, value: string) => {
   return `${CSV_HEADER}\n${cells.join(",")}\n`;
 };
 const invalid = (count: number) => `none of the ${count} rides is valid; nothing was accepted`;
+const CSV_ROW_2 = SAMPLE_CSV.split("\n")[2].trim();
+const query = (tz: string) => JSON.stringify({ measures: ["count"], time: { from: "2013-01-01T00:00:00Z", to: "2013-02-01T00:00:00Z", tz } });
+const withNumber = (field: string, number: string) => JSON.stringify(ride({ [field]: 0 })).replace(`"${field}":0`, `"${field}":${number}`);
 
 const CASES: Case[] = [
   // Who may send
@@ -104,9 +107,9 @@ const CASES: Case[] = [
   { name: "id as SQL", body: one({ id: "1; DROP TABLE rides; --" }), status: 422, detail: invalid(1), error: { path: "id", message: /^must be a number/ } },
   { name: "id negative", body: one({ id: -5 }), status: 422, detail: invalid(1), error: { path: "id", message: /^must be at least 1/ } },
   { name: "id a fraction", body: one({ id: 1.5 }), status: 422, detail: invalid(1), error: { path: "id", message: /^must be a whole number/ } },
-  { name: "id beyond 2^53", body: one({ id: 2 ** 63 }), status: 422, detail: invalid(1), error: { path: "id", message: /^must be at most 9007199254740991/ } },
+  { name: "id beyond 2^53", body: one({ id: 2 ** 63 }), status: 422, detail: invalid(1), error: { path: "id", message: "9223372036854776000 would be read as 9223372036854775808" } },
   { name: "user_id beyond int4", body: one({ user_id: 2 ** 31 }), status: 422, detail: invalid(1), error: { path: "user_id", message: /^must be at most 2147483647/ } },
-  { name: "a number too big for a double", body: one({}).replace('"from_lat":12.92415', '"from_lat":1e400'), status: 422, detail: invalid(1), error: { path: "from_lat", message: /finite/ } },
+  { name: "a number too big for a double", body: one({}).replace('"from_lat":12.92415', '"from_lat":1e400'), status: 422, detail: invalid(1), error: { path: "from_lat", message: "1e400 is beyond the range of a number" } },
   { name: "lat NaN as text", body: one({ from_lat: "NaN" }), status: 422, detail: invalid(1), error: { path: "from_lat", message: /^must be a number, got "NaN"/ } },
   { name: "lat 91", body: one({ from_lat: 91 }), status: 422, detail: invalid(1), error: { path: "from_lat", message: /^must be between -90 and 90/ } },
   { name: "long -181", body: one({ to_long: -181 }), status: 422, detail: invalid(1), error: { path: "to_long", message: /^must be between -180 and 180/ } },
@@ -125,32 +128,61 @@ const CASES: Case[] = [
   { name: "__proto__ as a field", body: one({}).replace("{", '{"__proto__":{"admin":true},'), status: 422, detail: invalid(1), error: { path: "__proto__", message: /^is not a ride field/ } },
   { name: "an object as a field", body: one({ user_id: { $gt: 0 } }), status: 422, detail: invalid(1), error: { path: "user_id", message: /^must be a number/ } },
   { name: "every ride invalid", body: `[${one({ id: 0 })},${one({ from_lat: 100 })}]`, status: 422, detail: invalid(2), error: { path: "id", message: /^must be at least 1/ } },
+  { name: "an offset with 75 minutes", body: one({ from_date: "2013-01-01T02:00:00+05:75" }), status: 422, detail: invalid(1), error: { path: "from_date", message: '"2013-01-01T02:00:00+05:75" has an offset with 75 minutes; minutes go to 59' } },
+  { name: "an offset +0599", body: one({ booking_created: "2013-01-01T01:00:00+0599" }), status: 422, detail: invalid(1), error: { path: "booking_created", message: /has an offset with 99 minutes/ } },
+  { name: "a time finer than a millisecond", body: one({ from_date: "2013-01-01T02:00:00.0000001+05:30" }), status: 422, detail: invalid(1), error: { path: "from_date", message: /is finer than a millisecond/ } },
+  // What a ride's fields say together (travel_types, data/README.md)
+  { name: "an unknown travel type", body: one({ travel_type_id: 4 }), status: 422, detail: invalid(1), error: { path: "travel_type_id", message: "4 is not a travel type (1 long distance, 2 point to point, 3 hourly rental)" } },
+  { name: "travel type 0", body: one({ travel_type_id: 0 }), status: 422, detail: invalid(1), error: { path: "travel_type_id", message: /^0 is not a travel type/ } },
+  { name: "a package on a point-to-point ride", body: one({ package_id: 1 }), status: 422, detail: invalid(1), error: { path: "package_id", message: "must be null for travel_type_id 2 (point to point), got 1" } },
+  { name: "an hourly rental with a destination area", body: one({ travel_type_id: 3, package_id: 1, to_lat: null, to_long: null }), status: 422, detail: invalid(1), error: { path: "to_area_id", message: "must be null for travel_type_id 3 (hourly rental), got 448" } },
+  { name: "a booking made after the ride began", body: one({ booking_created: "2013-01-01T02:30:00+05:30" }), status: 422, detail: invalid(1), error: { path: "booking_created", message: /is after from_date .*; a ride is booked before it starts/ } },
+  // JSON text that JSON.parse reads silently otherwise (RFC 8259 leaves duplicates and precision open)
+  { name: "a key sent twice", body: one({ id: 900002 }).replace("{", '{"id":900003,'), status: 422, detail: invalid(1), error: { path: "id", message: "appears more than once in the ride; send each field once" } },
+  { name: "a key sent 500 times", body: one({}).replace("{", "{" + '"from_lat":1,'.repeat(500)), status: 422, detail: invalid(1), error: { path: "from_lat", message: /appears more than once/ } },
+  { name: "a flag of 0.99999999999999999", body: withNumber("online_booking", "0.99999999999999999"), status: 422, detail: invalid(1), error: { path: "online_booking", message: "0.99999999999999999 would be read as 1" } },
+  { name: "a user_id with a fraction lost in parsing", body: withNumber("user_id", "22177.000000000001"), status: 422, detail: invalid(1), error: { path: "user_id", message: "22177.000000000001 would be read as 22177" } },
+  { name: "an id of 2^53 + 1", body: withNumber("id", "9007199254740993"), status: 422, detail: invalid(1), error: { path: "id", message: "9007199254740993 would be read as 9007199254740992" } },
+  { name: "a latitude too small for a double", body: withNumber("from_lat", "1e-400"), status: 422, detail: invalid(1), error: { path: "from_lat", message: "1e-400 is too small to tell from 0" } },
   // NDJSON
   { name: "an NDJSON line that is not JSON", type: ndjson, body: "{nope}\n", status: 422, detail: invalid(1), error: { path: "", message: /^line 1 is not valid JSON/ } },
   { name: "an NDJSON line nested deep", type: ndjson, body: `${"[".repeat(12)}${"]".repeat(12)}\n`, status: 422, detail: invalid(1), error: { path: "", message: "line 1 is not a ride: it nests arrays or objects more than 8 levels deep" } },
   { name: "a JSON array as NDJSON", type: ndjson, body: `[${one({})}]`, status: 422, detail: invalid(1), error: { path: "", message: "a ride must be a JSON object" } },
+  { name: "two NDJSON rides on one line", type: ndjson, body: `${one({ id: 900004 })}${one({ id: 900005 })}\n`, status: 422, detail: invalid(2), error: { path: "", message: "line 1 holds 2 JSON values; NDJSON takes one ride per line, ended by LF or CRLF" } },
+  { name: "NDJSON with lone CR line ends", type: ndjson, body: `${one({ id: 900006 })}\r${one({ id: 900007 })}\r`, status: 422, detail: invalid(2), error: { path: "", message: /^line 1 holds 2 JSON values/ } },
   // CSV
   { name: "a CSV header only", type: csv, body: `${CSV_HEADER}\n`, status: 400, detail: "the body holds no rides" },
   { name: "a CSV column missing", type: csv, body: `${CSV_HEADER.replace(",Car_Cancellation", "")}\n1,2\n`, status: 400, detail: "CSV header lacks car_cancellation" },
   { name: "a CSV column twice", type: csv, body: `${CSV_HEADER},id\n${CSV_ROW},1\n`, status: 400, detail: 'CSV column "id" appears twice' },
   { name: "an unknown CSV column", type: csv, body: `${CSV_HEADER},tip\n${CSV_ROW},5\n`, status: 400, detail: 'CSV column "tip" is not a ride field' },
   { name: "SQL as a CSV column", type: csv, body: `${CSV_HEADER},"x"";DROP TABLE rides;--"\n${CSV_ROW},1\n`, status: 400, detail: 'CSV column "x";drop table rides;--" is not a ride field' },
-  { name: "a CSV row with too few fields", type: csv, body: `${CSV_HEADER}\n1,2,3\n`, status: 422, detail: invalid(1), error: { path: "", message: "row 2 has 3 fields, the header has 19" } },
-  { name: "a CSV row with too many fields", type: csv, body: `${CSV_HEADER}\n${CSV_ROW},9\n`, status: 422, detail: invalid(1), error: { path: "", message: "row 2 has 20 fields, the header has 19" } },
+  { name: "a CSV row with too few fields", type: csv, body: `${CSV_HEADER}\n1,2,3\n`, status: 422, detail: invalid(1), error: { path: "", message: "line 2 has 3 fields, the header has 19" } },
+  { name: "a CSV row with too many fields", type: csv, body: `${CSV_HEADER}\n${CSV_ROW},9\n`, status: 422, detail: invalid(1), error: { path: "", message: "line 2 has 20 fields, the header has 19" } },
   { name: "a CSV line over 4096 bytes", type: csv, body: `${CSV_HEADER}\n${CSV_ROW.replace("NULL", "9".repeat(5000))}\n`, status: 400, detail: "CSV line 2 is longer than 4096 bytes; a ride's line is far shorter" },
-  { name: "an unclosed CSV quote", type: csv, body: `${CSV_HEADER}\n"${CSV_ROW}\n`, status: 400, detail: /^the body is not valid CSV: Quote Not Closed/ },
+  { name: "a CSV line over 4096 bytes but not characters", type: csv, body: `${CSV_HEADER}\n${CSV_ROW.replace("NULL", "é".repeat(2100))}\n`, status: 400, detail: "CSV line 2 is longer than 4096 bytes; a ride's line is far shorter" },
+  { name: "CSV with lone CR line ends", type: csv, body: `${CSV_HEADER}\r${CSV_ROW}\r`, status: 400, detail: "CSV line 1 holds a carriage return that does not end a line; lines end in LF or CRLF" },
+  { name: "a lone CR between two CSV rides", type: csv, body: `${CSV_HEADER}\n${CSV_ROW}\r${CSV_ROW_2}\n`, status: 400, detail: /^CSV line 2 holds a carriage return/ },
+  { name: "a CSV quote spanning two rides' lines", type: csv, body: `${CSV_HEADER}\n${CSV_ROW.replace(/,0$/, ',"0')}\n${CSV_ROW_2.replace(/,0$/, ',0"')}\n`, status: 422, detail: invalid(2), error: { path: "", message: /^line 2: a quoted field is not closed on its line/ } },
+  { name: "a CSV flag of 0.99999999999999999", type: csv, body: csvWith("Car_Cancellation", "0.99999999999999999"), status: 422, detail: invalid(1), error: { path: "car_cancellation", message: "0.99999999999999999 would be read as 1" } },
+  { name: "an unclosed CSV quote", type: csv, body: `${CSV_HEADER}\n"${CSV_ROW}\n`, status: 422, detail: invalid(1), error: { path: "", message: "line 2: a quoted field is not closed on its line (a ride's fields never hold a line break)" } },
   { name: "30 February in CSV", type: csv, body: csvWith("from_date", "2/30/2013 10:00"), status: 422, detail: invalid(1), error: { path: "from_date", message: /2013-02-30T10:00/ } },
   { name: "NaN in a CSV cell", type: csv, body: csvWith("from_lat", "NaN"), status: 422, detail: invalid(1), error: { path: "from_lat", message: /^must be a number, got "NaN"/ } },
   { name: "SQL in a CSV cell", type: csv, body: csvWith("user_id", "1 OR 1=1"), status: 422, detail: invalid(1), error: { path: "user_id", message: /^must be a number, got "1 OR 1=1"/ } },
   { name: "a control character in a CSV cell", type: csv, body: csvWith("vehicle_model_id", "2\u00078"), status: 422, detail: invalid(1), error: { path: "vehicle_model_id", message: /^must be a number/ } },
-  { name: "JSON sent as CSV", type: csv, body: one({}), status: 400, detail: /^the body is not valid CSV: Invalid Opening Quote: a quote is found on field 0 at line 1/ },
+  { name: "JSON sent as CSV", type: csv, body: one({}), status: 400, detail: "CSV header (line 1): field 1 holds a quote but is not quoted (quote the field and double the quote)" },
   { name: "CSV sent as JSON", body: SAMPLE_CSV, status: 400, detail: /^the body is not valid JSON: / },
   // Query and headers
+  { name: "Content-Type sent twice (as joined)", type: "text/csv; charset=utf-8, application/json", body: `${CSV_HEADER}\n${CSV_ROW}\n`, status: 400, detail: 'header Content-Type: "text/csv; charset=utf-8, application/json" is not one media type (was it sent twice?)' },
+  { name: "a charset that is not UTF-8", type: "text/csv; charset=iso-8859-1", body: `${CSV_HEADER}\n${CSV_ROW}\n`, status: 415, detail: "Content-Type charset=iso-8859-1: bodies are read as UTF-8 only" },
+  { name: "a tz only Node knows", path: "/v1/rides?tz=US/Pacific-New", body: one({ from_date: "2013-01-01T02:00" }), status: 400, detail: 'query parameter tz: "US/Pacific-New" is not an IANA time zone such as Asia/Kolkata' },
+  { name: "a query in US/Pacific-New", path: "/v1/query", headers: auth(READER), body: query("US/Pacific-New"), status: 400, detail: 'time.tz: "US/Pacific-New" is not an IANA time zone such as Asia/Kolkata' },
+  { name: "a query in Canada/East-Saskatchewan", path: "/v1/query", headers: auth(READER), body: query("Canada/East-Saskatchewan"), status: 400, detail: 'time.tz: "Canada/East-Saskatchewan" is not an IANA time zone such as Asia/Kolkata' },
   { name: "an unknown time zone", path: "/v1/rides?tz=Mars/Olympus", body: one({}), status: 400, detail: 'query parameter tz: "Mars/Olympus" is not an IANA time zone such as Asia/Kolkata' },
   { name: "SQL as a time zone", path: "/v1/rides?tz=UTC'%3B--", body: one({}), status: 400, detail: /^query parameter tz: "UTC';--" is not an IANA time zone/ },
   { name: "a bad wait", path: "/v1/rides?wait=forever", body: one({}), status: 400, detail: 'query parameter wait: must be "stored"' },
   { name: "an unknown query parameter", path: "/v1/rides?debug=1", body: one({}), status: 400, detail: "query parameter debug: is not a known parameter (tz, wait)" },
   { name: "an Idempotency-Key with a space", headers: { "idempotency-key": "a b" }, body: one({}), status: 400, detail: /^header Idempotency-Key: must be 1 to 255 printable ASCII/ },
+  { name: "an Idempotency-Key sent twice (as joined)", headers: { "idempotency-key": "key-1, key-2" }, body: one({}), status: 400, detail: /^header Idempotency-Key: must be 1 to 255 printable ASCII characters without spaces/ },
   { name: "an Idempotency-Key of 300 characters", headers: { "idempotency-key": "k".repeat(300) }, body: one({}), status: 400, detail: /^header Idempotency-Key/ },
   // Other routes
   { name: "a job id that is a word", method: "GET", path: "/v1/jobs/abc", headers: auth(READER), status: 404, detail: "no job abc" },
@@ -160,6 +192,9 @@ const CASES: Case[] = [
   { name: "a job limit of 100000", method: "GET", path: "/v1/jobs?limit=100000", headers: auth(READER), status: 400, detail: "query parameter limit: must be at most 1000" },
   { name: "a job status with SQL", method: "GET", path: "/v1/jobs?status=done'--", headers: auth(READER), status: 400, detail: /^query parameter status: must be one of queued, done, failed, lost/ },
   { name: "a since that is not a time", method: "GET", path: "/v1/jobs?since=yesterday", headers: auth(READER), status: 400, detail: /^query parameter since: must be an ISO 8601 timestamp/ },
+  { name: "a since of 30 February", method: "GET", path: "/v1/jobs?since=2026-02-30T00:00:00Z", headers: auth(READER), status: 400, detail: 'query parameter since: must be an ISO 8601 timestamp with offset, e.g. 2026-01-01T00:00:00Z: "2026-02-30T00:00:00Z" is not a real calendar date and time' },
+  { name: "a since with a 75-minute offset", method: "GET", path: "/v1/jobs?since=2026-01-01T00:00:00%2B05:75", headers: auth(READER), status: 400, detail: /^query parameter since: must be an ISO 8601 timestamp with offset/ },
+  { name: "a dashboard until of 30 February", method: "GET", path: "/dashboard/stats?until=2026-02-30T00:00:00Z", headers: auth(READER), status: 400, detail: 'query parameter until: must be an ISO 8601 timestamp with offset, e.g. 2013-01-06T00:00:00Z: "2026-02-30T00:00:00Z" is not a real calendar date and time' },
   { name: "DELETE on rides", method: "DELETE", path: "/v1/rides", status: 404, detail: "no route for DELETE /v1/rides" },
   { name: "PUT on a ride", method: "PUT", path: "/v1/rides/1", headers: auth(READER), body: one({}), status: 404, detail: "no route for PUT /v1/rides/1" },
 ];
@@ -239,14 +274,22 @@ describe("the abuse corpus", () => {
       { name: "CSV with a BOM and CRLF", type: csv, body: `\uFEFF${CSV_HEADER}\r\n${row(890002)}\r\n`, status: 202, detail: "" },
       { name: "CSV with quoted cells and header in capitals", type: csv, body: `${CSV_HEADER.toUpperCase()}\n"890003"${row(0).slice(1)}\n`, status: 202, detail: "" },
       { name: "NDJSON with CRLF", type: ndjson, body: `${one({ id: 890004 })}\r\n${one({ id: 890005 })}\r\n`, status: 202, detail: "" },
+      { name: "a CR inside an NDJSON ride (JSON whitespace)", type: ndjson, body: `${one({ id: 890011 }).replace(",", ",\r")}\n`, status: 202, detail: "" },
+      { name: "12.0 for a whole number (no value lost)", body: withNumber("user_id", "12.0").replace('"id":900001', '"id":890006'), status: 202, detail: "" },
+      { name: "a basic-format offset +0530", body: one({ id: 890007, from_date: "2013-01-01T02:00:00+0530" }), status: 202, detail: "" },
+      { name: "CSV with LF and CRLF mixed", type: csv, body: `${CSV_HEADER}\r\n${row(890008)}\n${row(890009)}\r\n`, status: 202, detail: "" },
+      { name: "a to_date before from_date (taken, with a warning)", body: one({ id: 890010, to_date: "2013-01-01T00:00:00+05:30" }), status: 202, detail: "" },
     ];
     for (const c of odd) {
       const answer = await send(c);
       expect({ name: c.name, status: answer.status }).toEqual({ name: c.name, status: 202 });
+      const warned = c.name.includes("with a warning");
+      expect({ name: c.name, warnings: answer.body.warnings.map((w: { warnings: { path: string }[] }) => w.warnings[0].path) }).toEqual({ name: c.name, warnings: warned ? ["to_date"] : [] });
       expect((await waitForJob(service.url, answer.body.job_id, 15_000, auth(READER))).status).toBe("done");
     }
-    const stored = await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id BETWEEN 890001 AND 890005");
-    expect(stored.rows[0].n).toBe(5);
+    const stored = await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id BETWEEN 890001 AND 890011");
+    expect(stored.rows[0].n).toBe(11);
+    expect((await db.pool.query("SELECT user_id FROM rides WHERE id = 890006")).rows).toEqual([{ user_id: 12 }]);
   });
 
   it("takes the hostile but valid with the outcome each deserves: the largest id, one id twice", async () => {

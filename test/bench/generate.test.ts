@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ALWAYS_NULL,
   generateRides,
@@ -8,8 +8,17 @@ import {
   SOMETIMES_NULL,
   TYPE_ROWS,
 } from "../../bench/generate/rides.ts";
-import { readRides, RIDE_FIELDS } from "../../src/rides/index.ts";
+import { loadTravelTypes, readRides, RIDE_FIELDS, travelTypes } from "../../src/rides/index.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { SAMPLE_CSV } from "../support/service.ts";
+
+// The intake validates against the travel_types of a migrated database.
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await loadTravelTypes(db.pool);
+});
+afterAll(() => db?.drop());
 
 /** The producer's CSV as rows of column → cell, header lower-cased like the intake reads it. */
 function csvRows(text: string): Record<string, string>[] {
@@ -84,6 +93,10 @@ describe("the bench's ride generator", () => {
     const body = (seed: number) => renderBody(generateRides({ seed, count: 1_000 }), "json");
     expect(body(42) === body(42)).toBe(true);
     expect(body(42) === body(43)).toBe(false);
+  });
+
+  it("knows the always-NULL fields the travel_types table holds", () => {
+    expect(Object.fromEntries([...travelTypes().values()].map((type) => [type.id, type.alwaysNull]))).toEqual(ALWAYS_NULL);
   });
 
   it("produces bodies the service accepts in full, in every format", () => {

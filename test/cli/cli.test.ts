@@ -71,7 +71,7 @@ describe("rides send", () => {
     expect(run.stdout).toContain("accepted  3");
     expect(run.stdout).toContain("rejected  2");
     expect(run.stdout).toContain(`  ride 4 (id ${badLatitude[0]}): from_lat must be between -90 and 90, got 123.5`);
-    expect(run.stdout).toMatch(/ {2}ride 5 \(id \?\): row \d+ has 3 fields, the header has 19/);
+    expect(run.stdout).toMatch(/ {2}ride 5 \(id 1\): line \d+ has 3 fields, the header has 19/);
     expect(run.stdout).toContain("jobs      2: 2 done");
     expect(run.code).toBe(1);
   });

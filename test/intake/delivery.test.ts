@@ -59,7 +59,7 @@ describe("Idempotency-Key", () => {
     const again = await post(service.url, body, json, "/v1/rides", headers);
     expect(again.status).toBe(202);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
-    expect(again.body).toEqual({ job_id: first.body.job_id, status: "done", accepted: 3, rejected: [] });
+    expect(again.body).toEqual({ job_id: first.body.job_id, status: "done", accepted: 3, rejected: [], rejected_count: 0, warnings: [], warnings_count: 0 });
     expect(await count("SELECT count(*)::int AS n FROM jobs WHERE idempotency_key = $1", ["batch-630000"])).toBe(1);
   });
 

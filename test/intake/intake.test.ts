@@ -128,7 +128,7 @@ describe("partial and total rejection", () => {
     expect(body.accepted).toBe(1);
     expect(body.rejected).toEqual([
       { index: 0, id: 132512, errors: [{ path: "from_date", message: expect.stringMatching(/not a real calendar date/) }] },
-      { index: 1, id: null, errors: [{ path: "", message: "row 3 has 5 fields, the header has 19" }] },
+      { index: 1, id: 132513, errors: [{ path: "", message: "line 3 has 5 fields, the header has 19" }] },
     ]);
   });
 

@@ -12,9 +12,10 @@ const EXAMPLE = /```json query\n([\s\S]*?)\n```(\s*\n[\s\S]*?)```json answer\n([
 
 const sample = withSampleRides();
 
-function format(body: { columns: string[]; rows: unknown[][]; source: string }): string {
+function format(body: { columns: string[]; rows: unknown[][]; source: string; labels?: unknown }): string {
   const rows = body.rows.map((row) => `    ${JSON.stringify(row)}`).join(",\n");
-  return `{\n  "columns": ${JSON.stringify(body.columns)},\n  "source": "${body.source}",\n  "rows": [\n${rows}\n  ]\n}\n`;
+  const labels = body.labels ? `,\n  "labels": ${JSON.stringify(body.labels)}` : "";
+  return `{\n  "columns": ${JSON.stringify(body.columns)},\n  "source": "${body.source}",\n  "rows": [\n${rows}\n  ]${labels}\n}\n`;
 }
 
 it("docs/query-dsl.md shows the real answers to its ten examples", async () => {

@@ -20,7 +20,7 @@ describe("reading the producer's CSV", () => {
     expect(parseCsv(`${header}\r\n${quoted}\r\n`)).toEqual(parseCsv(`${header}\n${firstRow}\n`));
   });
 
-  it("still names a row whose field count is off", () => {
-    expect(parseCsv(`${header}\n1,2,3`)).toEqual([{ errors: [{ path: "", message: "row 2 has 3 fields, the header has 19" }] }]);
+  it("still names a line whose field count is off", () => {
+    expect(parseCsv(`${header}\n1,2,3`)).toEqual([{ errors: [{ path: "", message: "line 2 has 3 fields, the header has 19" }], id: 1 }]);
   });
 });

@@ -1,7 +1,16 @@
-import { describe, expect, it } from "vitest";
-import { readRides } from "../../src/rides/index.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadTravelTypes, readRides } from "../../src/rides/index.ts";
 import { parseTime } from "../../src/rides/time.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride } from "../support/service.ts";
+
+// The validator takes the travel types of a migrated database, as the service does at start.
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await loadTravelTypes(db.pool);
+});
+afterAll(() => db?.drop());
 
 const read = (body: unknown, zone = "Asia/Kolkata") => readRides(JSON.stringify(body), "application/json", zone, 10_000);
 

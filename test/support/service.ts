@@ -3,7 +3,9 @@ import { fileURLToPath } from "node:url";
 import { request } from "node:http";
 import { inject } from "vitest";
 import { loadConfig } from "../../src/config.ts";
+import { afterAll, beforeAll } from "vitest";
 import { startService, type Service } from "../../src/service.ts";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
 
 export const SAMPLE_CSV_PATH = fileURLToPath(new URL("../../data/xrides-2013-sample.csv", import.meta.url));
 export const SAMPLE_CSV = readFileSync(SAMPLE_CSV_PATH, "utf8");
@@ -26,6 +28,23 @@ export async function startTestService(databaseUrl: string, env: Record<string, 
   const pooled = throughPgBouncer(databaseUrl);
   const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", DIRECT_DATABASE_URL: databaseUrl, ...env, DATABASE_URL: pooled });
   return startService({ ...config, databaseUrl: pooled });
+}
+
+/**
+ * The real service on a database of this test file's own, started before its tests and
+ * stopped (and the database dropped) after them. A test may replace `service` (a restart).
+ */
+export function withTestService(env: Record<string, string> = {}) {
+  const context = {} as { db: TestDatabase; service: Service };
+  beforeAll(async () => {
+    context.db = await createTestDatabase();
+    context.service = await startTestService(context.db.url, env);
+  });
+  afterAll(async () => {
+    await context.service?.stop();
+    await context.db?.drop();
+  });
+  return context;
 }
 
 /** A stack trace or SQL text: neither may ever reach an answer or a log. */

@@ -3,7 +3,7 @@ import { parseCsv } from "./csv.ts";
 import { parseJson } from "./json.ts";
 import { parseNdjson } from "./ndjson.ts";
 
-export { type Candidate, UnreadableBody } from "./candidate.ts";
+export { type Candidate, MAX_ERRORS_PER_RIDE, UnreadableBody } from "./candidate.ts";
 
 /** The body formats POST /v1/rides reads, by media type. */
 export const FORMATS: Record<string, (text: string) => Candidate[]> = {

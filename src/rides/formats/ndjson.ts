@@ -1,23 +1,45 @@
 import type { Candidate } from "./candidate.ts";
-import { tooDeep } from "./nesting.ts";
+import { MAX_JSON_DEPTH, readErrors, scanJson } from "./json-text.ts";
 
-/** One ride per line; a line that is not JSON rejects that ride only. Blank lines are skipped. */
+const BLANK = /^[ \t]*\r?$/;
+
+/**
+ * One ride per line (LF, or CRLF: the CR is JSON whitespace); a line that is not one
+ * JSON value rejects its rides only, each on its own. Blank lines are skipped.
+ */
 export function parseNdjson(text: string): Candidate[] {
   const candidates: Candidate[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === "") continue;
-    const deep = tooDeep(line);
-    if (deep) {
-      candidates.push({ errors: [{ path: "", message: `line ${i + 1} is not a ride: ${deep}` }] });
+    const line = lines[i];
+    if (BLANK.test(line)) continue;
+    const where = `line ${i + 1}`;
+    const scan = scanJson(line, { inArray: false });
+    if (scan.tooDeep) {
+      candidates.push({ errors: [{ path: "", message: `${where} is not a ride: it nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep` }] });
+      continue;
+    }
+    if (scan.elements.length > 1) {
+      // Two rides run together (a lost line break, or a lone CR as one): each is its own rejected ride.
+      const message = `${where} holds ${scan.elements.length} JSON values; NDJSON takes one ride per line, ended by LF or CRLF`;
+      for (const element of scan.elements) candidates.push({ input: tryParse(line.slice(element.start, element.end)), errors: [{ path: "", message }] });
       continue;
     }
     try {
-      candidates.push({ input: JSON.parse(line) });
+      const input = JSON.parse(line);
+      const errors = readErrors(line, scan.elements[0], input);
+      candidates.push(errors.length > 0 ? { input, errors } : { input });
     } catch (error) {
-      candidates.push({ errors: [{ path: "", message: `line ${i + 1} is not valid JSON: ${(error as Error).message}` }] });
+      candidates.push({ errors: [{ path: "", message: `${where} is not valid JSON: ${(error as Error).message}` }] });
     }
   }
   return candidates;
+}
+
+function tryParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
