@@ -10,6 +10,7 @@ import { notFound, onError } from "./http/problem.ts";
 import type { Backlog } from "./intake/backlog.ts";
 import { intakeRoutes } from "./intake/routes.ts";
 import type { Stager } from "./intake/stager.ts";
+import { streamRoutes } from "./intake/stream.ts";
 import { jobRoutes } from "./jobs/routes.ts";
 import { observeRequests } from "./observability/http.ts";
 import type { Logger } from "./observability/logger.ts";
@@ -32,6 +33,7 @@ export type AppDeps = {
   metrics: Metrics;
   waitStoredTimeoutMs: number;
   query: Omit<QueryDeps, "pool">;
+  openStreams: () => number;
 };
 
 export function createApp(deps: AppDeps) {
@@ -47,10 +49,11 @@ export function createApp(deps: AppDeps) {
     .on("POST", "/v1/query", auth("read"))
     .route("/", healthRoutes(deps.pool, deps.workersRunning))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
+    .route("/", streamRoutes())
     .route("/", jobRoutes(deps.pool))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
-    .route("/", dashboardRoutes(deps.pool, deps.timeZone))
+    .route("/", dashboardRoutes(deps.pool, deps.timeZone, deps.openStreams))
     .route("/", queryRoutes({ pool: deps.pool, ...deps.query }));
   app.route("/", docsRoutes(app, deps.timeZone));
   app.onError(onError);

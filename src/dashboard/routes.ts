@@ -7,7 +7,7 @@ import { problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { packageFile, serveFile } from "../http/static-file.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import { dashboardPage } from "./page.ts";
-import { dashboardStats } from "./stats.ts";
+import { dashboardStats, type DashboardView } from "./stats.ts";
 
 const WindowQuery = v.strictObject(
   {
@@ -27,8 +27,11 @@ const windowParameters = queryParameters(WindowQuery, {
 const JAVASCRIPT = "text/javascript; charset=utf-8";
 
 /** GET / (the dashboard), its live numbers as JSON, and the two scripts it loads (served from this app: no CDN). */
-export function dashboardRoutes(pool: pg.Pool, timeZone: string) {
-  const stats = (query: v.InferOutput<typeof WindowQuery>) => dashboardStats(pool, timeZone, query);
+export function dashboardRoutes(pool: pg.Pool, timeZone: string, openStreams: () => number) {
+  const stats = async (query: v.InferOutput<typeof WindowQuery>): Promise<DashboardView> => ({
+    ...(await dashboardStats(pool, timeZone, query)),
+    openStreams: openStreams(),
+  });
   return new Hono()
     .get(
       "/",

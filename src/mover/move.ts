@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { inTransaction } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
+import { notifyFinished } from "../jobs/status.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
 import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK, LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
 
@@ -88,7 +89,11 @@ export function createMover(
     });
 
   const moveJobs = (jobIds: number[]) =>
-    locked(async (client) => (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0]);
+    locked(async (client) => {
+      const moved = (await client.query<{ jobs: number; rides: number }>(MOVE_JOBS, [jobIds])).rows[0];
+      await notifyFinished(client, jobIds);
+      return moved;
+    });
 
   return {
     /** Fills the rollups from rides when they are new to a database that already holds rides; true if it did. */
@@ -119,7 +124,10 @@ export function createMover(
         } catch (error) {
           if (!isRefusedData(error)) throw error;
           const reason = `the database refused the rides: ${(error as Error).message}`;
-          await locked((client) => client.query(FAIL_JOB, [jobId, reason]));
+          await locked(async (client) => {
+            await client.query(FAIL_JOB, [jobId, reason]);
+            await notifyFinished(client, [jobId]);
+          });
           result.failedJobs++;
         }
       }
