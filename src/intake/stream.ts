@@ -98,6 +98,8 @@ export function createStreamIntake(options: StreamOptions) {
     maxPayload: bodyLimitBytes,
     perMessageDeflate: false,
     clientTracking: false,
+    // Checked in takeFrame instead, so the frames before a bad one are still answered.
+    skipUTF8Validation: true,
     handleProtocols: (offered) => (offered.has(STREAM_PROTOCOL) ? STREAM_PROTOCOL : false),
   });
   const sweepMs = Math.max(50, Math.min(limits.pingIntervalMs, limits.idleTimeoutMs) / 2);
@@ -185,7 +187,7 @@ export function createStreamIntake(options: StreamOptions) {
     let frame: { seq: number; rides: unknown; unknown?: string };
     try {
       if (isBinary) throw new ProtocolError(CLOSE.binary, "binary frames are not taken: send {seq, rides} as a text frame");
-      frame = readFrame(data.toString("utf8"), stream.lastSeq);
+      frame = readFrame(decodeText(data), stream.lastSeq);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       closeAfterAnswers(stream, error.code, error.message);
@@ -267,7 +269,11 @@ export function createStreamIntake(options: StreamOptions) {
         events.watch(jobId, (job) => sendStatus(stream, job));
       }
     }
-    if (queue.length === 0 && stream.closing && ws.readyState === ws.OPEN) ws.close(stream.closing.code, stream.closing.reason);
+    if (queue.length === 0 && stream.closing && ws.readyState === ws.OPEN) {
+      // Read again (frames are dropped now) so the client's answer to the close is heard.
+      ws.resume();
+      ws.close(stream.closing.code, stream.closing.reason);
+    }
   }
 
   function sendStatus(stream: Stream, job: Job) {
@@ -333,6 +339,16 @@ function presentedKey(request: IncomingMessage): string | undefined {
   const offered = (request.headers["sec-websocket-protocol"] ?? "").split(",").map((protocol) => protocol.trim());
   const keyProtocol = offered.find((protocol) => protocol.startsWith(KEY_PROTOCOL_PREFIX));
   return keyProtocol === undefined ? undefined : Buffer.from(keyProtocol.slice(KEY_PROTOCOL_PREFIX.length), "base64url").toString("utf8");
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function decodeText(data: Buffer): string {
+  try {
+    return utf8.decode(data);
+  } catch {
+    throw new ProtocolError(CLOSE.unreadable, "a text frame is not valid UTF-8");
+  }
 }
 
 /** A text frame → {seq, rides}; a frame that breaks the protocol closes the stream. */
