@@ -1,3 +1,6 @@
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { connect } from "node:net";
 import { vi } from "vitest";
 import WebSocket from "ws";
 
@@ -72,4 +75,69 @@ export async function openTestStream(url: string, options: Parameters<typeof con
   const result = await connectStream(url, options);
   if (!("ws" in result)) throw new Error(`the upgrade was refused: ${result.status} ${JSON.stringify(result.body)}`);
   return result;
+}
+
+/**
+ * A stream over a bare TCP socket, for clients ws would not be: one that stops reading
+ * (pause()), or writes frames as fast as the kernel takes them.
+ */
+export async function rawStream(url: string, headers: Record<string, string> = {}) {
+  const { hostname, port } = new URL(url);
+  const socket = connect({ host: hostname, port: Number(port) });
+  await once(socket, "connect");
+  // The test destroys it with writes still queued.
+  socket.on("error", () => {});
+  const key = randomBytes(16).toString("base64");
+  const lines = [
+    "GET /v1/rides/stream HTTP/1.1",
+    `Host: ${hostname}:${port}`,
+    "Connection: Upgrade",
+    "Upgrade: websocket",
+    "Sec-WebSocket-Version: 13",
+    `Sec-WebSocket-Key: ${key}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+  let pending = Buffer.alloc(0);
+  const messages: any[] = [];
+  let upgraded = false;
+  socket.on("data", (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    if (!upgraded) {
+      const end = pending.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      if (!pending.subarray(0, end).toString().startsWith("HTTP/1.1 101")) throw new Error(`not upgraded: ${pending}`);
+      upgraded = true;
+      pending = pending.subarray(end + 4);
+    }
+    // Server frames are unmasked: opcode, length (7, 16 or 64 bits), payload.
+    for (;;) {
+      if (pending.length < 2) return;
+      let length = pending[1] & 0x7f;
+      let offset = 2;
+      if (length === 126) [length, offset] = [pending.length >= 4 ? pending.readUInt16BE(2) : -1, 4];
+      else if (length === 127) [length, offset] = [pending.length >= 10 ? Number(pending.readBigUInt64BE(2)) : -1, 10];
+      if (length < 0 || pending.length < offset + length) return;
+      if ((pending[0] & 0x0f) === 0x1) messages.push(JSON.parse(pending.subarray(offset, offset + length).toString()));
+      pending = pending.subarray(offset + length);
+    }
+  });
+  await vi.waitFor(() => {
+    if (!upgraded) throw new Error("waiting for 101");
+  });
+  return {
+    socket,
+    messages,
+    /** Writes one masked text frame (mask 0: the payload as is); false when the kernel's buffer is full. */
+    send(text: string): boolean {
+      const payload = Buffer.from(text);
+      const head =
+        payload.length < 126
+          ? Buffer.from([0x81, 0x80 | payload.length])
+          : payload.length < 65_536
+            ? Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
+            : Buffer.concat([Buffer.from([0x81, 0x80 | 127]), Buffer.from(new BigUint64Array([BigInt(payload.length)]).buffer).reverse()]);
+      return socket.write(Buffer.concat([head, Buffer.alloc(4), payload]));
+    },
+  };
 }
