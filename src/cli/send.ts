@@ -25,7 +25,7 @@ export type SendSummary = {
   accepted: number;
   rejected: RejectedRide[];
   refused: RefusedBatch[];
-  jobs: Job[];
+  jobs: Pick<Job, "job_id" | "status" | "error">[];
 };
 
 const rejectedRides = (batch: Batch, rejected: { index: number; id: unknown; errors: { path: string; message: string }[] }[]) =>
