@@ -4,9 +4,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { type Cluster, startCluster } from "./cluster.ts";
 import { killChildren } from "./processes.ts";
-import { batch, type Bench, burst, freshness, ms, oneDay, type Row, single } from "./scenarios.ts";
+import { batch, type Bench, burst, freshness, ms, oneDay, type Row, single, stream } from "./scenarios.ts";
 
-const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst };
+const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst, stream };
 type ScenarioName = keyof typeof SCENARIOS;
 
 const { values: options } = parseArgs({
@@ -58,7 +58,10 @@ const LEGEND = `How to read it:
 - freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
 - burst: 100-ride POSTs at 100/s for 60 s, then 10/s for 30 s (open loop); drain = last commit of a burst ride
-  minus the end of the burst; peak backlog sampled from staging every 250 ms.`;
+  minus the end of the burst; peak backlog sampled from staging every 250 ms.
+- stream: 64 WebSocket streams (bench/load/stream.ts, own process), each keeping 8 one-ride frames unanswered,
+  against autocannon's 64 connections of one-ride JSON POSTs, each on a service of its own, in the order POST,
+  stream, stream, POST (5 s each); ack = from a frame's send to its ack (POST: to its 202).`;
 
 let cluster: Cluster | undefined;
 async function cleanUp() {
