@@ -127,14 +127,14 @@ export function createStreamIntake(options: StreamOptions) {
     for (const name of url.searchParams.keys()) {
       if (name !== "tz") throw new Problem(400, `query parameter "${name}": is not a known parameter (tz)`);
     }
-    const zone = url.searchParams.get("tz") ?? timeZone;
-    if (!isTimeZone(zone)) throw new Problem(400, `query parameter "tz": "${zone}" is not an IANA time zone such as Asia/Kolkata`);
+    const zone = url.searchParams.get("tz");
+    if (zone !== null && !isTimeZone(zone)) throw new Problem(400, `query parameter "tz": "${zone}" is not an IANA time zone such as Asia/Kolkata`);
     if (streams.size >= limits.maxOpen) {
       throw new Problem(503, `${streams.size} streams are open, the most this process takes (STREAM_MAX_OPEN); retry later`, {}, {
         "retry-after": String(RETRY_AFTER_SECONDS),
       });
     }
-    return zone;
+    return zone ?? timeZone;
   }
 
   /** The server's 'upgrade' listener. */

@@ -1,7 +1,7 @@
 import { afterAll, expect, it } from "vitest";
 import { holdMover } from "../support/locks.ts";
 import { ride } from "../support/service.ts";
-import { openTestStream } from "../support/stream.ts";
+import { openTestStream, pumpRides } from "../support/stream.ts";
 import { startCluster, until } from "./support/cluster.ts";
 import { cleanUp } from "./support/clean-up.ts";
 import { allOutput, LEAK, startServiceProcess } from "./support/service-process.ts";
@@ -13,15 +13,7 @@ it("fault 8: the service SIGKILLed mid-stream and restarted: every acknowledged 
   let service = await startServiceProcess(cluster.url);
   const stream = await openTestStream(service.url);
   const ids = Array.from({ length: 20_000 }, (_, i) => 8_000_000 + i);
-  let next = 0;
-  const pump = () => {
-    while (next < ids.length && stream.ws.bufferedAmount < 64 * 1024 && stream.ws.readyState === stream.ws.OPEN) {
-      stream.send({ seq: next, rides: [ride({ id: ids[next] })] });
-      next++;
-    }
-    if (next < ids.length && stream.ws.readyState === stream.ws.OPEN) setImmediate(pump);
-  };
-  pump();
+  const sent = pumpRides(stream, ids, ride);
   await stream.until(() => stream.acks().length >= 1_000, 60_000);
   // Part of the acknowledged rides are still staged when the process dies.
   const releaseMover = await holdMover(cluster.url);
@@ -44,7 +36,7 @@ it("fault 8: the service SIGKILLed mid-stream and restarted: every acknowledged 
   const { rows: statuses } = await cluster.pool.query("SELECT status, count(*)::int AS n FROM jobs WHERE id = ANY($1) GROUP BY status", [ackedJobs]);
   const { rows: stored } = await cluster.pool.query("SELECT count(DISTINCT id)::int AS n, count(*)::int AS copies FROM rides WHERE id = ANY($1)", [ackedIds]);
   console.log(
-    `[fault 8: stream SIGKILL] ${next} frames sent, ${acks.length} acknowledged (${staged} jobs still staged at the kill), ` +
+    `[fault 8: stream SIGKILL] ${sent()} frames sent, ${acks.length} acknowledged (${staged} jobs still staged at the kill), ` +
       `close ${closed.code}; acknowledged jobs ${JSON.stringify(statuses)}; acknowledged rides stored ${stored[0].n}`,
   );
   expect(closed.code).toBe(1006);

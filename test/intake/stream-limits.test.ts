@@ -4,7 +4,7 @@ import type { Service } from "../../src/service.ts";
 import { killAllServices, startServiceProcess, stopServiceProcess } from "../faults/support/service-process.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride, startTestService } from "../support/service.ts";
-import { connectStream, openTestStream, rawStream } from "../support/stream.ts";
+import { connectStream, openTestStream, pumpRides, rawStream } from "../support/stream.ts";
 
 let db: TestDatabase;
 
@@ -74,15 +74,7 @@ describe("SIGTERM mid-stream", () => {
     const stream = await openTestStream(service.url);
     const ids = Array.from({ length: 20_000 }, (_, i) => 4_000_000 + i);
     // Frames keep coming as fast as the stream takes them until the close.
-    let next = 0;
-    const pump = () => {
-      while (next < ids.length && stream.ws.bufferedAmount < 64 * 1024 && stream.ws.readyState === stream.ws.OPEN) {
-        stream.send({ seq: next, rides: [ride({ id: ids[next] })] });
-        next++;
-      }
-      if (next < ids.length && stream.ws.readyState === stream.ws.OPEN) setImmediate(pump);
-    };
-    pump();
+    const sent = pumpRides(stream, ids, ride);
     await stream.until(() => stream.acks().length >= 2_000);
     service.child.kill("SIGTERM");
     const closed = await stream.closed;
@@ -92,8 +84,8 @@ describe("SIGTERM mid-stream", () => {
     const acked = stream.acks().map((ack) => ack.seq);
     expect(acked).toEqual(acked.map((_, i) => i));
     expect(stream.refusals()).toEqual([]);
-    expect(acked.length).toBeLessThan(next);
-    console.log(`[SIGTERM] ${next} frames sent, ${acked.length} acknowledged before the close`);
+    expect(acked.length).toBeLessThan(sent());
+    console.log(`[SIGTERM] ${sent()} frames sent, ${acked.length} acknowledged before the close`);
 
     // A new process; the client resends everything not acknowledged (and some that was: harmless).
     service = await startServiceProcess(db.url, { port: service.port });

@@ -141,3 +141,17 @@ export async function rawStream(url: string, headers: Record<string, string> = {
     },
   };
 }
+
+/** Sends a one-ride frame per id (seq = its index) as fast as the socket takes them, until all are sent or the stream closes; returns how many went. */
+export function pumpRides(stream: TestStream, ids: number[], ride: (overrides: Record<string, unknown>) => unknown): () => number {
+  let next = 0;
+  const pump = () => {
+    while (next < ids.length && stream.ws.bufferedAmount < 64 * 1024 && stream.ws.readyState === WebSocket.OPEN) {
+      stream.send({ seq: next, rides: [ride({ id: ids[next] })] });
+      next++;
+    }
+    if (next < ids.length && stream.ws.readyState === WebSocket.OPEN) setImmediate(pump);
+  };
+  pump();
+  return () => next;
+}
