@@ -59,7 +59,7 @@ const LEGEND = `How to read it:
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
 - burst: 100-ride POSTs at 100/s for 60 s, then 10/s for 30 s (open loop); drain = last commit of a burst ride
   minus the end of the burst; peak backlog sampled from staging every 250 ms.
-- stream: 64 WebSocket streams (bench/load/stream.ts, own process), each keeping 8 one-ride frames unanswered,
+- stream: 64 WebSocket streams (bench/load/stream.ts, own process), each keeping 4 one-ride frames unanswered,
   against autocannon's 64 connections of one-ride JSON POSTs, each on a service of its own, in the order POST,
   stream, stream, POST (5 s each); ack = from a frame's send to its ack (POST: to its 202).`;
 

@@ -328,7 +328,7 @@ export async function burst(bench: Bench): Promise<Row[]> {
 }
 
 /** Frames kept unanswered per stream by the stream load: enough to overlap commits, few enough to keep acks quick. */
-const STREAM_WINDOW = 8;
+const STREAM_WINDOW = 4;
 
 /**
  * One-ride frames over 64 streams against one-ride POSTs over 64 connections, each on a

@@ -47,7 +47,13 @@ export const JOBS_FINISHED_CHANNEL = "rides_jobs_finished";
 export async function notifyFinished(db: pg.Pool | pg.PoolClient, jobIds: number[]): Promise<void> {
   if (jobIds.length === 0) return;
   // A range, not a list: NOTIFY payloads are capped at 8,000 bytes and a chunk can hold 20,000 jobs.
-  const range = `${Math.min(...jobIds)}-${Math.max(...jobIds)}`;
+  let first = jobIds[0];
+  let last = jobIds[0];
+  for (const id of jobIds) {
+    if (id < first) first = id;
+    if (id > last) last = id;
+  }
+  const range = `${first}-${last}`;
   await db.query("SELECT pg_notify($1, $2)", [JOBS_FINISHED_CHANNEL, range]);
 }
 
