@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { holdMover } from "../support/locks.ts";
 import { getJson, ride, startTestService } from "../support/service.ts";
 import { openTestStream } from "../support/stream.ts";
 
@@ -103,6 +104,27 @@ describe("GET /v1/rides/stream", () => {
     await stream.until(() => stream.jobs().length === 1);
     expect((await getJson(service.url, "/v1/rides/2200001")).body.from_date).toBe("2013-01-01T02:00:00.000Z");
     stream.ws.close();
+  });
+
+  it("tells a job's loss on the stream, found by the check after its LISTEN connection dropped", async () => {
+    const releaseMover = await holdMover(db.url);
+    try {
+      const stream = await openTestStream(service.url);
+      stream.send({ seq: 1, rides: [ride({ id: 2_400_001 })] });
+      stream.send({ seq: 2, rides: [ride({ id: 2_400_002 })] });
+      await stream.until(() => stream.acks().length === 2);
+      const jobIds = stream.acks().map((ack) => ack.job_id);
+      // The listener goes; meanwhile the staged rides vanish as a PostgreSQL crash would empty them.
+      const { rows } = await db.pool.query("SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity WHERE application_name = 'rides-ingest-listen' AND datname = current_database()");
+      expect(rows).toEqual([{ gone: true }]);
+      await db.pool.query("DELETE FROM staging WHERE job_id = ANY($1)", [jobIds]);
+      await stream.until(() => stream.jobs().length === 2);
+      expect(stream.jobs().map((job) => [job.job_id, job.status])).toEqual(jobIds.map((id) => [id, "lost"]));
+      expect(stream.jobs()[0].error).toMatch(/lost before they were stored/);
+      stream.ws.close(1000);
+    } finally {
+      await releaseMover();
+    }
   });
 
   it("counts streams, frames and rides in /metrics and shows open streams on the dashboard", async () => {
