@@ -11,11 +11,11 @@ import { knownProblem, Problem, problemBody, RETRY_AFTER_SECONDS, UNEXPECTED } f
 import type { Job } from "../jobs/status.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { checkCandidates, TooManyRides, UnreadableBody } from "../rides/index.ts";
+import { checkCandidates, type Ride, TooManyRides, UnreadableBody } from "../rides/index.ts";
 import { tooDeep } from "../rides/formats/nesting.ts";
 import type { Backlog } from "./backlog.ts";
 import type { JobEvents } from "./job-events.ts";
-import type { Stager } from "./stager.ts";
+import { MAX_JOBS_PER_STATEMENT, MAX_RIDES_PER_STATEMENT, type StagedJob, type Stager } from "./stager.ts";
 
 export const STREAM_PATH = "/v1/rides/stream";
 /** The subprotocol a stream speaks; the server answers with it whenever the client offers it. */
@@ -64,6 +64,9 @@ type Stream = {
   awaitingPong: boolean;
   /** Acknowledged jobs not yet done, failed or lost. */
   openJobs: Set<number>;
+  /** Frames read and checked, waiting to be staged after the ones before them. */
+  toStage: { rides: Ride[]; resolve: (job: StagedJob) => void; reject: (error: unknown) => void }[];
+  staging: boolean;
   /** Once set, no more frames are taken; the stream closes with it after the answers owed. */
   closing?: { code: number; reason: string };
 };
@@ -157,7 +160,7 @@ export function createStreamIntake(options: StreamOptions) {
     const now = Date.now();
     const stream: Stream = {
       ws, zone, requestId, queue: [], inFlight: 0, lastSeq: -1, lastFrameAt: now, lastPingAt: now,
-      awaitingPong: false, openJobs: new Set(),
+      awaitingPong: false, openJobs: new Set(), toStage: [], staging: false,
     };
     streams.add(stream);
     metrics.stream.opened();
@@ -227,7 +230,7 @@ export function createStreamIntake(options: StreamOptions) {
         throw new Problem(422, `none of the ${rejected.length} rides is valid; nothing was accepted`, { accepted: 0, rejected });
       }
       await backlog.admit(accepted.length);
-      const { jobId } = await stager.stage(accepted);
+      const { jobId } = await stageInOrder(stream, accepted);
       return {
         text: JSON.stringify({ seq, job_id: jobId, accepted: accepted.length, rejected }),
         outcome: "acked",
@@ -246,6 +249,43 @@ export function createStreamIntake(options: StreamOptions) {
       const refused = problem.status === 422 ? 0 : offered;
       return { text: JSON.stringify({ seq, error: body }), outcome: String(problem.status), rides: { accepted: 0, rejected: rejected.length, refused } };
     }
+  }
+
+  /**
+   * The stager runs two statements at once, and either may draw its job ids first; a
+   * stream's frames keep their order in job ids ("the latest send wins" goes by them) by
+   * being staged as one unit, the next unit once the previous one is committed. Frames
+   * that arrive meanwhile, other streams' frames and POSTs fill the group commits.
+   */
+  function stageInOrder(stream: Stream, rides: Ride[]): Promise<StagedJob> {
+    return new Promise((resolve, reject) => {
+      stream.toStage.push({ rides, resolve, reject });
+      if (!stream.staging) void stageWaiting(stream);
+    });
+  }
+
+  async function stageWaiting(stream: Stream) {
+    stream.staging = true;
+    while (stream.toStage.length > 0) {
+      let take = 0;
+      let rides = 0;
+      while (
+        take < stream.toStage.length &&
+        take < MAX_JOBS_PER_STATEMENT &&
+        (take === 0 || rides + stream.toStage[take].rides.length <= MAX_RIDES_PER_STATEMENT)
+      ) {
+        rides += stream.toStage[take].rides.length;
+        take++;
+      }
+      const unit = stream.toStage.splice(0, take);
+      try {
+        const staged = await stager.stageInOrder(unit.map((frame) => frame.rides));
+        unit.forEach((frame, i) => frame.resolve(staged[i]));
+      } catch (error) {
+        for (const frame of unit) frame.reject(error);
+      }
+    }
+    stream.staging = false;
   }
 
   /** Sends the answers at the head of the queue that are known, in frame order. */
