@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Service } from "../../src/service.ts";
@@ -128,5 +129,17 @@ describe("limits", () => {
     clearInterval(keep);
     expect((await first.closed).code).toBe(1000);
     expect(first.acks().length).toBeGreaterThan(0);
+  });
+
+  it("drops a stream whose client sends frames but never answers a ping", async () => {
+    const client = await rawStream(service.url);
+    let seq = 0;
+    const keep = setInterval(() => client.send(JSON.stringify({ seq: seq++, rides: [ride({ id: 5_100_001 })] })), 50);
+    const closedAfter = Date.now();
+    await once(client.socket, "close");
+    clearInterval(keep);
+    // Two ping intervals: one ping sent, no pong by the next.
+    expect(Date.now() - closedAfter).toBeLessThan(5_000);
+    expect(client.messages.filter((m) => "seq" in m).length).toBeGreaterThan(0);
   });
 });
