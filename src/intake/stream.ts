@@ -52,6 +52,9 @@ type Answer = { text: string; outcome: string; jobId?: number; rides: { accepted
 
 type Stream = {
   ws: WebSocket;
+  /** The upgraded socket ws writes to: corked while a burst of messages is sent, so they go in one write. */
+  socket: Duplex;
+  corked: boolean;
   zone: string;
   requestId: string;
   /** Frames read whose answers are not yet sent, in the order they came. */
@@ -153,13 +156,13 @@ export function createStreamIntake(options: StreamOptions) {
       refuse(socket, error as Problem, url.pathname, requestId);
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => open(ws, zone, requestId));
+    wss.handleUpgrade(request, socket, head, (ws) => open(ws, socket, zone, requestId));
   }
 
-  function open(ws: WebSocket, zone: string, requestId: string) {
+  function open(ws: WebSocket, socket: Duplex, zone: string, requestId: string) {
     const now = Date.now();
     const stream: Stream = {
-      ws, zone, requestId, queue: [], inFlight: 0, lastSeq: -1, lastFrameAt: now, lastPingAt: now,
+      ws, socket, corked: false, zone, requestId, queue: [], inFlight: 0, lastSeq: -1, lastFrameAt: now, lastPingAt: now,
       awaitingPong: false, openJobs: new Set(), toStage: [], staging: false,
     };
     streams.add(stream);
@@ -302,6 +305,7 @@ export function createStreamIntake(options: StreamOptions) {
         written();
         continue;
       }
+      cork(stream);
       ws.send(answer!.text, written);
       const jobId = answer!.jobId;
       if (jobId !== undefined) {
@@ -320,7 +324,19 @@ export function createStreamIntake(options: StreamOptions) {
     stream.openJobs.delete(job.job_id);
     if (stream.ws.readyState !== stream.ws.OPEN) return;
     const { job_id, status, accepted, stored, failed, error, finished_at } = job;
+    cork(stream);
     stream.ws.send(JSON.stringify({ job_id, status, accepted, stored, failed, error, finished_at }));
+  }
+
+  /** Acks of one commit and statuses of one move come in bursts: one write (syscall) for each burst. */
+  function cork(stream: Stream) {
+    if (stream.corked) return;
+    stream.corked = true;
+    stream.socket.cork();
+    process.nextTick(() => {
+      stream.corked = false;
+      stream.socket.uncork();
+    });
   }
 
   /** Takes no more frames; the answers owed are still sent, then the close. */
