@@ -4,9 +4,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { type Cluster, startCluster } from "./cluster.ts";
 import { killChildren } from "./processes.ts";
-import { batch, type Bench, burst, freshness, moverAlone, ms, oneDay, type Row, single } from "./scenarios.ts";
+import { batch, type Bench, burst, freshness, moverAlone, ms, oneDay, type Row, single, stream } from "./scenarios.ts";
 
-const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst, mover: moverAlone };
+const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst, stream, mover: moverAlone };
 type ScenarioName = keyof typeof SCENARIOS;
 
 const { values: options } = parseArgs({
@@ -59,6 +59,9 @@ const LEGEND = `How to read it:
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
 - burst: 100-ride POSTs at 100/s for 60 s, then 10/s for 30 s (open loop); drain = last commit of a burst ride
   minus the end of the burst; peak backlog sampled from staging every 250 ms.
+- stream: 64 WebSocket streams (bench/load/stream.ts, own process), each keeping 4 one-ride frames unanswered,
+  against autocannon's 64 connections of one-ride JSON POSTs, each on a service of its own, in the order POST,
+  stream, stream, POST (5 s each); ack = from a frame's send to its ack (POST: to its 202).
 - mover: the mover alone (no HTTP), as the service runs it, on two databases holding the same year of
   stored rides, one of them also a ride with id 2^53−1 (the largest a ride may have); rounds of fresh
   100-ride jobs are staged, then timed from the first chunk until staging is empty, in the order plain,

@@ -12,6 +12,7 @@ import { monthIn, wallTimeToInstant } from "../src/rides/time.ts";
 import type { Cluster } from "./cluster.ts";
 import { bodySource, type Format, generateRides, renderBody } from "./generate/rides.ts";
 import type { ClosedLoopInput, ClosedLoopResult } from "./load/closed-loop.ts";
+import type { StreamLoadInput, StreamLoadResult } from "./load/stream.ts";
 import type { TimedInput, TimedRequest, TimedResult } from "./load/timed.ts";
 import { runLoad, type ServerKind, startServer } from "./processes.ts";
 import { type Spread, spread } from "./stats.ts";
@@ -421,6 +422,54 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
     await db.database.drop();
   }
   rows[1].note += `; ${(rows[1].ridesPerSecond! / rows[0].ridesPerSecond!).toFixed(2)}× the rides/s of the same move without that ride`;
+  return rows;
+}
+
+/** Frames kept unanswered per stream by the stream load: enough to overlap commits, few enough to keep acks quick. */
+const STREAM_WINDOW = 4;
+
+/**
+ * One-ride frames over 64 streams against one-ride POSTs over 64 connections, each on a
+ * service of its own, in the order POST, stream, stream, POST (halves of 5 s).
+ */
+export async function stream(bench: Bench): Promise<Row[]> {
+  const post = await launch(bench, "service");
+  const streaming = await launch(bench, "service");
+  const order = bench.smoke ? [post, streaming] : [post, streaming, streaming, post];
+  const totals = new Map([post, streaming].map((server) => [server, { seconds: 0, ok: 0, failed: 0, latencies: [] as number[] }]));
+  for (const [round, server] of order.entries()) {
+    const common = { url: server.url, firstId: round * 100_000_000 + 1, seed: SEED + round };
+    const amount = bench.smoke ? 300 : undefined;
+    const seconds = bench.smoke ? undefined : 5;
+    const result =
+      server === post
+        ? await runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", { ...common, format: "json", ridesPerRequest: 1, connections: 64, amount, seconds } satisfies ClosedLoopInput)
+        : await runLoad<StreamLoadResult>("bench/load/stream.ts", { ...common, streams: 64, window: STREAM_WINDOW, amount, seconds } satisfies StreamLoadInput);
+    await server.drained();
+    const total = totals.get(server)!;
+    total.seconds += result.seconds;
+    total.ok += result.ok;
+    total.failed += "non2xx" in result ? result.non2xx + result.errors : result.refused + result.errors;
+    for (const ms of result.latencies) total.latencies.push(ms);
+  }
+  const rows: Row[] = [];
+  for (const [server, label] of [[post, "service, POST"], [streaming, "service, stream"]] as const) {
+    const total = totals.get(server)!;
+    const stored = await server.stored();
+    if (bench.smoke ? stored !== total.ok : stored < total.ok) bench.problems.push(`stream scenario ${label}: ${total.ok} rides acknowledged, ${stored} stored`);
+    if (bench.smoke && total.failed > 0) bench.problems.push(`stream scenario ${label}: ${total.failed} refused or failed`);
+    rows.push({
+      scenario: `stream (1 ride/frame, 64 streams × ${STREAM_WINDOW} in flight) vs 1 ride/POST, 64 conn`,
+      server: label,
+      requestsPerSecond: total.ok / total.seconds,
+      ridesPerSecond: total.ok / total.seconds,
+      ack: spread(total.latencies),
+      non2xx: total.failed,
+      peakRssMb: await server.finish(label.replaceAll(/\W+/g, "-")),
+    });
+  }
+  const [postRow, streamRow] = rows;
+  streamRow.note = `${(streamRow.ridesPerSecond! / postRow.ridesPerSecond!).toFixed(1)}× the POST rides/s (targets: ≥ 5×, ack p99 < 25 ms, peak RSS < 250 MB)`;
   return rows;
 }
 

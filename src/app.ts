@@ -10,6 +10,7 @@ import { notFound, onError } from "./http/problem.ts";
 import type { Backlog } from "./intake/backlog.ts";
 import { intakeRoutes } from "./intake/routes.ts";
 import type { Stager } from "./intake/stager.ts";
+import { streamRoutes } from "./intake/stream.ts";
 import { jobRoutes } from "./jobs/routes.ts";
 import { observeRequests } from "./observability/http.ts";
 import type { Logger } from "./observability/logger.ts";
@@ -34,6 +35,7 @@ export type AppDeps = {
   metrics: Metrics;
   waitStoredTimeoutMs: number;
   query: QueryDeps;
+  openStreams: () => number;
 };
 
 export function createApp(deps: AppDeps) {
@@ -49,10 +51,11 @@ export function createApp(deps: AppDeps) {
     .on("POST", "/v1/query", auth("read"))
     .route("/", healthRoutes(deps.pool, deps.workersRunning, deps.shuttingDown))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
+    .route("/", streamRoutes())
     .route("/", jobRoutes(deps.pool))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
-    .route("/", dashboardRoutes(deps.pool, deps.timeZone, deps.query.analytics))
+    .route("/", dashboardRoutes(deps.pool, deps.timeZone, deps.query.analytics, deps.openStreams))
     .route("/", queryRoutes(deps.query));
   app.route("/", docsRoutes(app, deps.timeZone));
   app.onError(onError);

@@ -87,6 +87,10 @@ const ConfigSchema = v.object({
   QUERY_MAX_SPAN_DAYS: integer("QUERY_MAX_SPAN_DAYS", 400, 1, 3660),
   QUERY_MAX_ROWS: integer("QUERY_MAX_ROWS", 10_000, 1, 1_000_000),
   QUERY_TIMEOUT_MS: integer("QUERY_TIMEOUT_MS", 10_000, 100, 600_000),
+  STREAM_MAX_IN_FLIGHT: integer("STREAM_MAX_IN_FLIGHT", 1_000, 1, 100_000),
+  STREAM_MAX_OPEN: integer("STREAM_MAX_OPEN", 1_000, 1, 100_000),
+  STREAM_PING_INTERVAL_MS: integer("STREAM_PING_INTERVAL_MS", 30_000, 100, 600_000),
+  STREAM_IDLE_TIMEOUT_MS: integer("STREAM_IDLE_TIMEOUT_MS", 300_000, 100, 86_400_000),
 });
 
 const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/i;
@@ -119,7 +123,10 @@ export type Config = {
   queryMaxSpanDays: number;
   queryMaxRows: number;
   queryTimeoutMs: number;
+  stream: StreamLimits;
 };
+
+export type StreamLimits = { maxInFlight: number; maxOpen: number; pingIntervalMs: number; idleTimeoutMs: number };
 
 /** Reads the environment once at boot; a bad value stops the process with every problem named. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -166,5 +173,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queryMaxSpanDays: c.QUERY_MAX_SPAN_DAYS,
     queryMaxRows: c.QUERY_MAX_ROWS,
     queryTimeoutMs: c.QUERY_TIMEOUT_MS,
+    stream: {
+      maxInFlight: c.STREAM_MAX_IN_FLIGHT,
+      maxOpen: c.STREAM_MAX_OPEN,
+      pingIntervalMs: c.STREAM_PING_INTERVAL_MS,
+      idleTimeoutMs: c.STREAM_IDLE_TIMEOUT_MS,
+    },
   };
 }

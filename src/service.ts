@@ -6,7 +6,9 @@ import { type Config, loadPostgresTimeZones } from "./config.ts";
 import { createPool } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { createBacklog } from "./intake/backlog.ts";
+import { createJobEvents } from "./intake/job-events.ts";
 import { createStager } from "./intake/stager.ts";
+import { createStreamIntake } from "./intake/stream.ts";
 import { createMover } from "./mover/move.ts";
 import { createPartitions } from "./mover/partitions.ts";
 import { startMoverWorker } from "./mover/worker.ts";
@@ -64,10 +66,32 @@ export async function startService(config: Config & { databaseUrl: string }, log
   let draining = false;
 
   const stager = createStager(pool, config.timeZone, worker.wake);
+  const backlog = createBacklog(pool, config.stagingMaxRides);
+  const metrics = createMetrics(pool, analytics.pool);
+  const events = createJobEvents({
+    listenUrl: directUrl,
+    pool,
+    onError: (error) => log.warn({ error: (error as Error).message }, "job events: could not listen or read jobs"),
+  });
+  await events.start();
+  const streams = createStreamIntake({
+    stager,
+    backlog,
+    events,
+    apiKeys: config.apiKeys,
+    timeZone: config.timeZone,
+    bodyLimitBytes: config.bodyLimitBytes,
+    maxRidesPerRequest: config.maxRidesPerRequest,
+    limits: config.stream,
+    draining: () => draining,
+    metrics,
+    log,
+  });
   const app = createApp({
     pool,
     stager,
-    backlog: createBacklog(pool, config.stagingMaxRides),
+    backlog,
+    openStreams: streams.openStreams,
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     workersRunning: () => workersRunning,
@@ -77,7 +101,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     bodyLimitBytes: config.bodyLimitBytes,
     maxRidesPerRequest: config.maxRidesPerRequest,
     log,
-    metrics: createMetrics(pool, analytics.pool),
+    metrics,
     query: {
       analytics,
       maxSpanDays: config.queryMaxSpanDays,
@@ -91,6 +115,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
   });
+  server.on("upgrade", streams.upgrade);
   const { port } = server.address() as AddressInfo;
 
   return {
@@ -105,7 +130,10 @@ export async function startService(config: Config & { databaseUrl: string }, log
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if ("closeIdleConnections" in server) server.closeIdleConnections();
+      // Streams answer every frame they took, then close with 1001.
+      await streams.close();
       await closed;
+      await events.stop();
       workersRunning = false;
       // The mover finishes the chunk it is in (each chunk is one transaction).
       await boss.stop({ graceful: true, timeout: 30_000, close: true });

@@ -35,6 +35,19 @@ export function parseApiKeys(text: string): ApiKey[] {
 
 const digest = (text: string) => createHash("sha256").update(text).digest();
 
+/** The scopes of a presented secret (undefined: no such key), compared as described below. */
+export function keyScopes(keys: ApiKey[]): (secret: string) => Scope[] | undefined {
+  const known = keys.map((key) => ({ digest: digest(key.secret), scopes: key.scopes }));
+  return (secret) => {
+    const presented = digest(secret);
+    let found: Scope[] | undefined;
+    for (const key of known) {
+      if (timingSafeEqual(key.digest, presented)) found = key.scopes;
+    }
+    return found;
+  };
+}
+
 /**
  * Bearer auth for a route prefix: 401 without a known key, 403 when the key has none of
  * `scopes`. Digests have one length, so timingSafeEqual compares every key in constant
@@ -43,16 +56,12 @@ const digest = (text: string) => createHash("sha256").update(text).digest();
  * every request passes.
  */
 export function apiKeyAuth(keys: ApiKey[]) {
-  const known = keys.map((key) => ({ digest: digest(key.secret), scopes: key.scopes }));
+  const scopesOf = keyScopes(keys);
   return (...scopes: Scope[]): MiddlewareHandler =>
     async (c, next) => {
-      if (known.length === 0) return next();
+      if (keys.length === 0) return next();
       const match = /^Bearer +(\S+) *$/i.exec(c.req.header("authorization") ?? "");
-      const presented = digest(match?.[1] ?? "");
-      let found: Scope[] | undefined;
-      for (const key of known) {
-        if (timingSafeEqual(key.digest, presented)) found = key.scopes;
-      }
+      const found = scopesOf(match?.[1] ?? "");
       if (!match || !found) {
         throw new Problem(401, "send a valid API key as Authorization: Bearer <key>", {}, {
           "www-authenticate": 'Bearer realm="rides-ingest"',

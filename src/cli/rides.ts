@@ -2,15 +2,20 @@
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { createClient, type Job, RidesApiError } from "../client/client.ts";
+import { StreamRefused } from "../client/stream.ts";
 import { JOB_STATUSES } from "../jobs/status.ts";
 import { progressBar } from "./progress.ts";
 import { sendFile, type SendSummary } from "./send.ts";
+import { openInput, type StreamProgress, streamRides } from "./stream.ts";
 import { table } from "./table.ts";
 
 const USAGE = `rides: send rides to rides-ingest and follow them
 
   rides send FILE [--batch-size 1000] [--concurrency 2] [--wait 120] [--tz Area/City]
       FILE is .csv (the producer's format), .ndjson/.jsonl or .json; --wait 0 does not wait for the jobs
+  rides stream [FILE|-] [--window 256] [--wait 120] [--tz Area/City]
+      one ride per frame over a WebSocket, from the file or standard input (NDJSON, or the
+      producer's CSV line by line); reconnects and resends what was not acknowledged
   rides status JOB
   rides jobs [--status queued|done|failed|lost] [--since ISO-TIME] [--limit N]
   rides query '<json>'
@@ -28,6 +33,7 @@ const OPTIONS = {
   "batch-size": { type: "string" },
   concurrency: { type: "string" },
   wait: { type: "string" },
+  window: { type: "string" },
   tz: { type: "string" },
   status: { type: "string" },
   since: { type: "string" },
@@ -45,10 +51,10 @@ function wholeNumber(name: string, text: string | undefined, fallback?: number, 
 const JOB_COLUMNS = ["job_id", "status", "accepted", "stored", "superseded", "failed", "received_at", "finished_at", "error"] as const;
 const jobTable = (jobs: Job[]) => table([...JOB_COLUMNS], jobs.map((job) => JOB_COLUMNS.map((column) => job[column])));
 
-function printSummary(file: string, summary: SendSummary) {
+function printSummary(file: string, summary: SendSummary, unit = "batches") {
   const count = (status: Job["status"]) => summary.jobs.filter((job) => job.status === status).length;
   const lines = [
-    `${file}: ${summary.total} rides in ${summary.batches} batches`,
+    `${file}: ${summary.total} rides in ${summary.batches} ${unit}`,
     `accepted  ${summary.accepted}`,
     `rejected  ${summary.rejectedCount}`,
     ...summary.rejected.map((ride) => `  ride ${ride.ride} (id ${ride.id ?? "?"}): ${ride.reasons.join("; ")}`),
@@ -83,9 +89,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
+  const baseUrl = values.url ?? process.env.RIDES_URL ?? "http://127.0.0.1:3000";
+  const apiKey = values["api-key"] ?? process.env.RIDES_API_KEY;
   const client = createClient({
-    baseUrl: values.url ?? process.env.RIDES_URL ?? "http://127.0.0.1:3000",
-    apiKey: values["api-key"] ?? process.env.RIDES_API_KEY,
+    baseUrl,
+    apiKey,
     onRetry: (status, delayMs) =>
       process.stderr.write(`${status ? `service answered ${status}` : "service unreachable"}; retrying in ${(delayMs / 1000).toFixed(1)} s\n`),
   });
@@ -105,6 +113,24 @@ async function main(argv: string[]): Promise<number> {
         onBatch: (batch, outcome) => bar?.advance(batch.rides, outcome),
       });
       return printSummary(basename(argument), summary);
+    }
+    case "stream": {
+      const source = argument ?? "-";
+      const streamProgress = (p: StreamProgress, final: boolean) => {
+        const line = `sent ${p.sent}, acked ${p.acked}, stored ${p.stored}, rejected ${p.rejected}`;
+        if (process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K${final ? "\n" : ""}`);
+        else process.stderr.write(`${line}\n`);
+      };
+      const summary = await streamRides(client, openInput(source), {
+        baseUrl,
+        apiKey,
+        timeZone: values.tz,
+        waitMs: wholeNumber("--wait", values.wait, 120, 0) * 1000,
+        window: wholeNumber("--window", values.window, 256),
+        onProgress: streamProgress,
+        onRetry: (why, delayMs) => process.stderr.write(`${why}; retrying in ${(delayMs / 1000).toFixed(1)} s\n`),
+      });
+      return printSummary(source === "-" ? "stdin" : basename(source), summary, "frames");
     }
     case "status": {
       const jobId = wholeNumber("JOB", argument);
@@ -139,6 +165,7 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
+  else if (error instanceof StreamRefused) console.error(`the service refused the stream: ${error.status} ${error.message}`);
   else if (error instanceof RidesApiError) console.error(`the service refused: ${error.status} ${error.message}`);
   else console.error(`rides: ${(error as Error).message}`);
   process.exitCode = 2;

@@ -27,7 +27,7 @@ export type SendSummary = {
   rejectedCount: number;
   rejected: RejectedRide[];
   refused: RefusedBatch[];
-  jobs: Job[];
+  jobs: Pick<Job, "job_id" | "status" | "error">[];
 };
 
 const rejectedRides = (batch: Batch, rejected: { index: number; id: unknown; errors: { path: string; message: string }[] }[]) =>

@@ -1,6 +1,6 @@
 import { html, raw } from "hono/html";
 import type { Job } from "../jobs/status.ts";
-import type { DashboardStats } from "./stats.ts";
+import type { DashboardView } from "./stats.ts";
 
 const seconds = (value: number | null) => (value === null ? "–" : `${value.toFixed(2)} s`);
 
@@ -24,7 +24,7 @@ td, th { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef0f3; }
 #chart-box { height: 320px; }`;
 
 /** The dashboard, rendered with the current numbers; dashboard.js then refreshes them from /dashboard/stats. */
-export function dashboardPage(stats: DashboardStats) {
+export function dashboardPage(stats: DashboardView) {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -38,7 +38,7 @@ export function dashboardPage(stats: DashboardStats) {
 <div class="cards">
   <div class="card"><div class="label">intake, rides in the last minute</div>
     <div class="value" id="intake-last-minute">${stats.intake.lastMinute}</div>
-    <div class="label"><span id="intake-last-hour">${stats.intake.lastHour}</span> in the last hour</div></div>
+    <div class="label"><span id="intake-last-hour">${stats.intake.lastHour}</span> in the last hour, <span id="streams-open">${stats.openStreams}</span> streams open here</div></div>
   <div class="card"><div class="label">staging backlog, rides</div>
     <div class="value" id="backlog-rides">${stats.backlog.rides}</div>
     <div class="label"><span id="backlog-jobs">${stats.backlog.jobs}</span> jobs, oldest <span id="backlog-oldest">${seconds(stats.backlog.oldestAgeSeconds)}</span></div></div>

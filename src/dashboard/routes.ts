@@ -8,7 +8,7 @@ import { packageFile, serveFile } from "../http/static-file.ts";
 import { timestampParam, validateQuery } from "../http/validate-query.ts";
 import type { Analytics } from "../query/analytics.ts";
 import { dashboardPage } from "./page.ts";
-import { dashboardStats } from "./stats.ts";
+import { dashboardStats, type DashboardView } from "./stats.ts";
 
 const WindowQuery = v.strictObject(
   {
@@ -28,8 +28,11 @@ const windowParameters = queryParameters(WindowQuery, {
 const JAVASCRIPT = "text/javascript; charset=utf-8";
 
 /** GET / (the dashboard), its live numbers as JSON, and the two scripts it loads (served from this app: no CDN). */
-export function dashboardRoutes(pool: pg.Pool, timeZone: string, analytics: Analytics) {
-  const stats = (query: v.InferOutput<typeof WindowQuery>) => dashboardStats({ pool, analytics }, timeZone, query);
+export function dashboardRoutes(pool: pg.Pool, timeZone: string, analytics: Analytics, openStreams: () => number) {
+  const stats = async (query: v.InferOutput<typeof WindowQuery>): Promise<DashboardView> => ({
+    ...(await dashboardStats({ pool, analytics }, timeZone, query)),
+    openStreams: openStreams(),
+  });
   return new Hono()
     .get(
       "/",

@@ -55,6 +55,9 @@ export type DashboardStats = {
   ridesPerHour: RidesPerHour;
 };
 
+/** What the page shows: the database's numbers and this process's open streams. */
+export type DashboardView = DashboardStats & { openStreams: number };
+
 /** The end of the chart's window when none is asked for: the newest ride's time (the data may be history). */
 async function newestRide(pool: pg.Pool): Promise<Date> {
   const name = (await pool.query<{ name: string }>(NEWEST_PARTITION)).rows[0]?.name;

@@ -45,13 +45,15 @@ type Waiting = {
   months: string[];
   json: string;
   idempotency?: IdempotencyKey;
+  /** Jobs staged together share one: they go in one statement, so their ids keep their order. */
+  unit?: object;
   resolve: (job: StagedJob) => void;
   reject: (error: unknown) => void;
 };
 
 /** Most rides and jobs one statement carries; beyond them waiting requests go in the next one. */
-const MAX_RIDES_PER_STATEMENT = 50_000;
-const MAX_JOBS_PER_STATEMENT = 1_000;
+export const MAX_RIDES_PER_STATEMENT = 50_000;
+export const MAX_JOBS_PER_STATEMENT = 1_000;
 /** Two statements in flight let the next batch gather while one commits. */
 const MAX_IN_FLIGHT = 2;
 
@@ -76,6 +78,10 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
         rides += waiting[take].rides;
         take++;
       }
+      // Two statements run at once and either may draw its job ids first: a unit is not split.
+      const cut = take;
+      while (take > 0 && take < waiting.length && waiting[take].unit !== undefined && waiting[take].unit === waiting[take - 1].unit) take--;
+      if (take === 0) take = cut;
       const batch = waiting.slice(0, take);
       waiting = waiting.slice(take);
       inFlight++;
@@ -110,14 +116,27 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
     }
   }
 
+  const enqueue = (rides: Ride[], idempotency?: IdempotencyKey, unit?: object) =>
+    new Promise<StagedJob>((resolve, reject) => {
+      const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
+      waiting.push({ rides: rides.length, months, json: JSON.stringify(rides), idempotency, unit, resolve, reject });
+    });
+
   return {
     stage(rides: Ride[], idempotency?: IdempotencyKey): Promise<StagedJob> {
-      const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
-      const json = JSON.stringify(rides);
-      return new Promise((resolve, reject) => {
-        waiting.push({ rides: rides.length, months, json, idempotency, resolve, reject });
-        flush();
-      });
+      const staged = enqueue(rides, idempotency);
+      flush();
+      return staged;
+    },
+    /**
+     * Stages each entry as a job, all in one statement, so their job ids are in this
+     * order (a stream's frames); callers keep a unit within one statement's limits.
+     */
+    stageInOrder(jobs: Ride[][]): Promise<StagedJob[]> {
+      const unit = {};
+      const staged = Promise.all(jobs.map((rides) => enqueue(rides, undefined, unit)));
+      flush();
+      return staged;
     },
   };
 }

@@ -44,9 +44,34 @@ SELECT ${JOB_COLUMNS} FROM jobs
 WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
 ORDER BY id DESC LIMIT $3`;
 
+/** Jobs that reached an outcome are announced on this channel (as "first-last" ids), for the streams waiting on them. */
+export const JOBS_FINISHED_CHANNEL = "rides_jobs_finished";
+
+/** Announces finished jobs; in a transaction, the notice goes out only if it commits. */
+export async function notifyFinished(db: pg.Pool | pg.PoolClient, jobIds: number[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  // A range, not a list: NOTIFY payloads are capped at 8,000 bytes and a chunk can hold 20,000 jobs.
+  let first = jobIds[0];
+  let last = jobIds[0];
+  for (const id of jobIds) {
+    if (id < first) first = id;
+    if (id > last) last = id;
+  }
+  const range = `${first}-${last}`;
+  await db.query("SELECT pg_notify($1, $2)", [JOBS_FINISHED_CHANNEL, range]);
+}
+
 export async function markLost(pool: pg.Pool, jobId: number | null = null): Promise<number[]> {
   const { rows } = await pool.query<{ id: number }>(MARK_LOST, [jobId]);
-  return rows.map((row) => row.id);
+  const ids = rows.map((row) => row.id);
+  await notifyFinished(pool, ids);
+  return ids;
+}
+
+/** Those of jobIds that have left queued. */
+export async function finishedJobs(pool: pg.Pool, jobIds: number[]): Promise<Job[]> {
+  const { rows } = await pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) AND status <> 'queued'`, [jobIds]);
+  return rows.map(toJob);
 }
 
 /** A job as its sender sees it; a queued job whose payload vanished is reported lost right away. */

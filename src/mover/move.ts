@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { inTransaction } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
+import { notifyFinished } from "../jobs/status.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
 import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK, LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
 
@@ -104,6 +105,7 @@ export function createMover(
       const { rows } = await client.query<{ job_id: number; stored: number }>(MOVE_JOBS, [jobIds]);
       const stored = rows.map((row) => row.stored);
       await client.query(FINISH_JOBS, [rows.map((row) => row.job_id), stored]);
+      await notifyFinished(client, jobIds);
       return { jobs: rows.length, rides: stored.reduce((sum, n) => sum + n, 0) };
     });
 
@@ -136,7 +138,10 @@ export function createMover(
         } catch (error) {
           if (!isRefusedData(error)) throw error;
           const reason = `the database refused the rides: ${(error as Error).message}`;
-          await locked((client) => client.query(FAIL_JOB, [jobId, reason]));
+          await locked(async (client) => {
+            await client.query(FAIL_JOB, [jobId, reason]);
+            await notifyFinished(client, [jobId]);
+          });
           result.failedJobs++;
         }
       }

@@ -84,6 +84,31 @@ export function createMetrics(pool: pg.Pool, analyticsPool: pg.Pool) {
     help: "How far ANALYTICS_DATABASE_URL's replay is behind the primary (0 when it is the primary or has replayed all it received; -1 when it cannot be read)",
     registers,
   });
+  const streamsOpen = new Gauge({ name: "rides_streams_open", help: "WebSocket streams open in this process", registers });
+  const streamFrames = new Counter({
+    name: "rides_stream_frames_total",
+    help: "Stream frames answered, by outcome: acked, or the status of the error frame",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const streamRides = new Counter({
+    name: "rides_stream_rides_total",
+    help: "Rides in stream frames, by outcome: accepted, rejected (by validation), refused (the frame was not taken)",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const streamAck = new Histogram({
+    name: "rides_stream_ack_seconds",
+    help: "From a stream frame read to its ack written (the commit included)",
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const streamCloses = new Counter({
+    name: "rides_stream_closes_total",
+    help: "Streams closed, by WebSocket close code",
+    labelNames: ["code"] as const,
+    registers,
+  });
 
   // Jobs finished before this process started were counted by its predecessor.
   let watermark: Promise<number> | number = newestJobId(pool);
@@ -117,6 +142,19 @@ export function createMetrics(pool: pg.Pool, analyticsPool: pg.Pool) {
     ridesRead(accepted: number, rejected: number) {
       ridesAccepted.inc(accepted);
       ridesRejected.inc(rejected);
+    },
+    stream: {
+      opened: () => streamsOpen.inc(),
+      closed(code: number) {
+        streamsOpen.dec();
+        streamCloses.inc({ code: String(code) });
+      },
+      /** One answered frame: outcome "acked" or its error status; rides by outcome. */
+      answered(outcome: string, rides: { accepted: number; rejected: number; refused: number }, seconds?: number) {
+        streamFrames.inc({ outcome });
+        for (const [kind, count] of Object.entries(rides)) if (count > 0) streamRides.inc({ outcome: kind }, count);
+        if (seconds !== undefined) streamAck.observe(seconds);
+      },
     },
     contentType: registry.contentType,
     async scrape(): Promise<string> {

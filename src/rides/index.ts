@@ -16,8 +16,11 @@ export class TooManyRides extends Error {}
 
 /** A request body → every ride in it, accepted (perhaps with warnings) or rejected with its reasons; nothing is dropped. */
 export function readRides(text: string, mediaType: string, zone: string, maxRides: number): ReadRides {
-  const parse = FORMATS[mediaType];
-  const candidates: Candidate[] = parse(text);
+  return checkCandidates(FORMATS[mediaType](text), zone, maxRides);
+}
+
+/** Rides already read (a stream frame's array, a body's candidates) → accepted or rejected with reasons. */
+export function checkCandidates(candidates: Candidate[], zone: string, maxRides: number): ReadRides {
   if (candidates.length === 0) throw new UnreadableBody("the body holds no rides");
   if (candidates.length > maxRides) {
     throw new TooManyRides(`the body holds ${candidates.length} rides; at most ${maxRides} are taken per request`);

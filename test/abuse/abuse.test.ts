@@ -1,7 +1,9 @@
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { LEAK, postOversized, ride, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
+import { connectStream, connectStreamAt, openTestStream } from "../support/stream.ts";
 
 const INGEST = "abuse-test-ingest-key";
 const READER = "abuse-test-reader-key";
@@ -212,6 +214,134 @@ async function send(c: Case) {
   const response = await fetch(`${service.url}${c.path ?? "/v1/rides"}`, { method: c.method ?? "POST", headers, body: c.body });
   return { status: response.status, type: response.headers.get("content-type"), body: await response.json() };
 }
+
+/** An upgrade to the stream, answered before any frame: the HTTP refusal or the WebSocket. */
+type HandshakeCase = { name: string; headers?: Record<string, string>; protocols?: string[]; query?: string; path?: string; status: number; detail?: string | RegExp };
+
+const keyProtocol = (secret: string) => `rides-ingest.key.${Buffer.from(secret).toString("base64url")}`;
+
+const HANDSHAKES: HandshakeCase[] = [
+  { name: "a stream without a key", status: 401, detail: /^send a valid API key as Authorization: Bearer <key>, or \(browsers\) offer the subprotocols/ },
+  { name: "a stream with a wrong key", headers: auth("not-the-key-at-all-123"), status: 401, detail: /valid API key/ },
+  { name: "a stream with a read key", headers: auth(READER), status: 403, detail: "this API key lacks the ingest scope needed for GET /v1/rides/stream" },
+  { name: "a stream with the key in the URL", query: `?api_key=${INGEST}`, headers: auth(), status: 400, detail: 'query parameter "api_key": is not a known parameter (tz)' },
+  { name: "a stream with an unknown zone", query: "?tz=Mars/Olympus", headers: auth(), status: 400, detail: 'query parameter "tz": "Mars/Olympus" is not an IANA time zone such as Asia/Kolkata' },
+  { name: "a stream with an offset for a zone", query: "?tz=%2B05:30", headers: auth(), status: 400, detail: /^query parameter "tz": "\+05:30" is not an IANA time zone/ },
+  { name: "a stream with a key subprotocol that is not base64url", protocols: ["rides-ingest.v1", "rides-ingest.key.!!!"], status: 401, detail: /valid API key/ },
+  { name: "a stream with a read key as subprotocol", protocols: ["rides-ingest.v1", keyProtocol(READER)], status: 403, detail: /lacks the ingest scope/ },
+  { name: "a WebSocket on another path", path: "/v1/rides/streams", headers: auth(), status: 404, detail: "no WebSocket at /v1/rides/streams; streams are at /v1/rides/stream" },
+  { name: "a stream with the ingest key as Bearer", headers: auth(), status: 101 },
+  { name: "a stream with the ingest key as subprotocol (browsers)", protocols: ["rides-ingest.v1", keyProtocol(INGEST)], status: 101 },
+];
+
+/** A frame after a valid one (seq 1), and what the stream does with it. */
+type FrameCase = { name: string; frame: string | Buffer; binary?: boolean; close?: { code: number; reason: string | RegExp }; error?: { status: number; detail: string | RegExp } };
+
+const STREAM_FIRST_ID = 960_000;
+const hostile = (n: number) => one({ id: STREAM_FIRST_ID + 500 + n });
+const FRAMES: FrameCase[] = [
+  { name: "a frame that is not JSON", frame: "{seq: 2}", close: { code: 1007, reason: "a frame is not valid JSON: send {seq, rides} as JSON text" } },
+  { name: "a truncated frame", frame: `{"seq":2,"rides":[${hostile(1)}`, close: { code: 1007, reason: /not valid JSON/ } },
+  { name: "a frame that is an array", frame: `[${hostile(2)}]`, close: { code: 1007, reason: "a frame must be a JSON object {seq, rides}" } },
+  { name: "a frame that is null", frame: "null", close: { code: 1007, reason: "a frame must be a JSON object {seq, rides}" } },
+  { name: "a frame nested 30,000 deep", frame: `{"seq":2,"rides":${"[".repeat(30_000)}${"]".repeat(30_000)}}`, close: { code: 1007, reason: "a frame is not {seq, rides}: it nests arrays or objects more than 8 levels deep" } },
+  { name: "a frame of invalid UTF-8", frame: Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]), close: { code: 1007, reason: "a text frame is not valid UTF-8" } },
+  { name: "a binary frame", frame: Buffer.from(`{"seq":2,"rides":[${hostile(3)}]}`), binary: true, close: { code: 1003, reason: "binary frames are not taken: send {seq, rides} as a text frame" } },
+  { name: "a frame over BODY_LIMIT_BYTES", frame: `{"seq":2,"rides":[${Array.from({ length: 40 }, (_, i) => hostile(10 + i)).join(",")}],"pad":"${"x".repeat(70_000)}"}`, close: { code: 1009, reason: "" } },
+  { name: "a frame without seq", frame: `{"rides":[${hostile(4)}]}`, close: { code: 1008, reason: "a frame has no seq: every frame needs an increasing whole number seq" } },
+  { name: "a seq that is text", frame: `{"seq":"2","rides":[${hostile(5)}]}`, close: { code: 1008, reason: 'seq must be a whole number of at least 0, got "2"' } },
+  { name: "a negative seq", frame: `{"seq":-1,"rides":[${hostile(6)}]}`, close: { code: 1008, reason: "seq must be a whole number of at least 0, got -1" } },
+  { name: "a fractional seq", frame: `{"seq":2.5,"rides":[${hostile(7)}]}`, close: { code: 1008, reason: "seq must be a whole number of at least 0, got 2.5" } },
+  { name: "a seq past 2^53", frame: `{"seq":1e300,"rides":[${hostile(8)}]}`, close: { code: 1008, reason: /^seq must be a whole number of at least 0, got 1e\+300/ } },
+  { name: "a repeated seq", frame: `{"seq":1,"rides":[${hostile(9)}]}`, close: { code: 1008, reason: "seq 1 is not greater than the previous frame's 1" } },
+  { name: "a decreasing seq", frame: `{"seq":0,"rides":[${hostile(60)}]}`, close: { code: 1008, reason: "seq 0 is not greater than the previous frame's 1" } },
+  { name: "rides that are not an array", frame: '{"seq":2,"rides":{"id":1}}', error: { status: 400, detail: 'frame field "rides": must be an array of rides' } },
+  { name: "a frame with no rides", frame: '{"seq":2,"rides":[]}', error: { status: 400, detail: "the body holds no rides" } },
+  { name: "a frame without rides", frame: '{"seq":2}', error: { status: 400, detail: 'frame field "rides": must be an array of rides' } },
+  { name: "a frame with an extra field", frame: `{"seq":2,"rides":[${hostile(61)}],"__proto__":{"admin":true}}`, error: { status: 400, detail: 'frame field "__proto__": is not a known field (seq, rides)' } },
+  { name: "a frame over MAX_RIDES_PER_REQUEST", frame: `{"seq":2,"rides":[${Array.from({ length: 51 }, (_, i) => one({ id: i + 1 })).join(",")}]}`, error: { status: 413, detail: "the body holds 51 rides; at most 50 are taken per request" } },
+  { name: "a frame of numbers", frame: '{"seq":2,"rides":[1,2]}', error: { status: 422, detail: invalid(2) } },
+  { name: "a frame of SQL", frame: `{"seq":2,"rides":[${one({ id: "1; DROP TABLE rides; --" })}]}`, error: { status: 422, detail: invalid(1) } },
+];
+
+describe("the stream's abuse corpus", () => {
+  it("refuses each hostile handshake before upgrading, with its status and problem+json", async () => {
+    const results = [];
+    for (const c of HANDSHAKES) {
+      const url = c.path ? `${service.url.replace(/^http/, "ws")}${c.path}` : undefined;
+      const answer = url
+        ? await connectStreamAt(url, c)
+        : await connectStream(service.url, { headers: c.headers, protocols: c.protocols, query: c.query });
+      if ("ws" in answer) {
+        results.push({ name: c.name, status: 101, protocol: answer.ws.protocol });
+        answer.ws.close(1000);
+        continue;
+      }
+      results.push({
+        name: c.name,
+        status: answer.status,
+        type: answer.headers["content-type"],
+        detail: answer.body.detail,
+        leaks: LEAK.test(JSON.stringify(answer.body)) || JSON.stringify(answer.body).includes("abuse-test-"),
+      });
+    }
+    expect(results).toEqual(
+      HANDSHAKES.map((c) =>
+        c.status === 101
+          ? { name: c.name, status: 101, protocol: "rides-ingest.v1" }
+          : { name: c.name, status: c.status, type: "application/problem+json", detail: typeof c.detail === "string" ? c.detail : expect.stringMatching(c.detail!), leaks: false },
+      ),
+    );
+  });
+
+  it("answers a handshake that is not a WebSocket one: 426 for a plain GET, 400 for a broken upgrade", async () => {
+    // GET /v1/rides/{id} needs a read key, and the path matches it too.
+    const plain = await fetch(`${service.url}/v1/rides/stream`, { headers: auth(READER) });
+    expect(plain.status).toBe(426);
+    expect(await plain.json()).toMatchObject({ status: 426, title: "Upgrade Required", detail: /is a WebSocket/ });
+    const broken = await new Promise<number>((resolve, reject) => {
+      const req = request(`${service.url}/v1/rides/stream`, { headers: { ...auth(), connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13" } });
+      req.on("response", (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(broken).toBe(400);
+  });
+
+  it("closes on a frame that breaks the protocol, after the ack of the frame before; refuses a frame it cannot take and goes on", async () => {
+    const results = [];
+    for (const [i, c] of FRAMES.entries()) {
+      const stream = await openTestStream(service.url, { headers: auth() });
+      stream.send({ seq: 1, rides: [ride({ id: STREAM_FIRST_ID + i })] });
+      stream.ws.send(c.frame, { binary: c.binary ?? false });
+      // A later frame is read only when the stream goes on.
+      stream.send({ seq: 100, rides: [ride({ id: STREAM_FIRST_ID + 200 + i })] });
+      if (c.close) {
+        const closed = await stream.closed;
+        results.push({ name: c.name, acks: stream.acks().map((ack) => ack.seq), answers: stream.messages.filter((m) => "seq" in m).length, close: closed });
+      } else {
+        await stream.until((messages) => messages.filter((m) => "seq" in m).length === 3);
+        const refusal = stream.refusals()[0];
+        results.push({ name: c.name, acks: stream.acks().map((ack) => ack.seq), error: { status: refusal?.error.status, detail: refusal?.error.detail, seq: refusal?.seq } });
+        stream.ws.close(1000);
+      }
+    }
+    const text = (wanted: string | RegExp) => (typeof wanted === "string" ? wanted : expect.stringMatching(wanted));
+    expect(results).toEqual(
+      FRAMES.map((c) =>
+        c.close
+          // A frame too big is closed by ws as its header arrives, before the ack of seq 1 can go out.
+          ? { name: c.name, acks: c.close.code === 1009 ? expect.any(Array) : [1], answers: expect.any(Number), close: { code: c.close.code, reason: text(c.close.reason) } }
+          : { name: c.name, acks: [1, 100], error: { status: c.error!.status, detail: text(c.error!.detail), seq: 2 } },
+      ),
+    );
+    const stored = await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM rides WHERE id >= $1 + 500 AND id < $1 + 1000", [STREAM_FIRST_ID]);
+    expect(stored.rows[0].n).toBe(0);
+  });
+});
 
 describe("the abuse corpus", () => {
   it(`holds at least 60 hostile or broken requests (${CASES.length})`, () => {

@@ -37,6 +37,7 @@ function render(stats) {
   setText("updated-at", stats.at);
   setText("intake-last-minute", stats.intake.lastMinute);
   setText("intake-last-hour", stats.intake.lastHour);
+  setText("streams-open", stats.openStreams);
   setText("backlog-rides", stats.backlog.rides);
   setText("backlog-jobs", stats.backlog.jobs);
   setText("backlog-oldest", seconds(stats.backlog.oldestAgeSeconds));

@@ -1,0 +1,472 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { Hono } from "hono";
+import { describeRoute } from "hono-openapi";
+import { type WebSocket, WebSocketServer } from "ws";
+import { type ApiKey, keyScopes } from "../auth/api-keys.ts";
+import { isTimeZone, type StreamLimits } from "../config.ts";
+import { problem as problemDoc } from "../docs/openapi.ts";
+import { knownProblem, Problem, problemBody, RETRY_AFTER_SECONDS, UNEXPECTED } from "../http/problem.ts";
+import type { Job } from "../jobs/status.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { checkCandidates, type Ride, TooManyRides, UnreadableBody } from "../rides/index.ts";
+import { MAX_JSON_DEPTH, scanJson } from "../rides/formats/json-text.ts";
+import type { Backlog } from "./backlog.ts";
+import type { JobEvents } from "./job-events.ts";
+import { MAX_JOBS_PER_STATEMENT, MAX_RIDES_PER_STATEMENT, type StagedJob, type Stager } from "./stager.ts";
+
+export const STREAM_PATH = "/v1/rides/stream";
+/** The subprotocol a stream speaks; the server answers with it whenever the client offers it. */
+export const STREAM_PROTOCOL = "rides-ingest.v1";
+/** Browsers cannot set headers on a WebSocket: they offer this + base64url(key) as a subprotocol instead. */
+export const KEY_PROTOCOL_PREFIX = "rides-ingest.key.";
+
+/** Close codes (RFC 6455 §7.4.1) and the reasons sent with them. */
+export const CLOSE = {
+  idle: 1000,
+  shuttingDown: 1001,
+  binary: 1003,
+  unreadable: 1007,
+  badSeq: 1008,
+} as const;
+
+export type StreamOptions = {
+  stager: Stager;
+  backlog: Backlog;
+  events: JobEvents;
+  apiKeys: ApiKey[];
+  timeZone: string;
+  bodyLimitBytes: number;
+  maxRidesPerRequest: number;
+  limits: StreamLimits;
+  draining: () => boolean;
+  metrics: Metrics;
+  log: Logger;
+};
+
+/** A frame's place in its stream's answer order; answer is set once it is known. */
+type Pending = { seq: number; readAt: number; answer?: Answer };
+type Answer = { text: string; outcome: string; jobId?: number; rides: { accepted: number; rejected: number; refused: number } };
+
+type Stream = {
+  ws: WebSocket;
+  /** The upgraded socket ws writes to: corked while a burst of messages is sent, so they go in one write. */
+  socket: Duplex;
+  corked: boolean;
+  zone: string;
+  requestId: string;
+  /** Frames read whose answers are not yet sent, in the order they came. */
+  queue: Pending[];
+  /** Frames read whose answers are not yet written to the socket: the flow-control count. */
+  inFlight: number;
+  lastSeq: number;
+  lastFrameAt: number;
+  lastPingAt: number;
+  awaitingPong: boolean;
+  /** Acknowledged jobs not yet done, failed or lost. */
+  openJobs: Set<number>;
+  /** Frames read and checked, waiting to be staged after the ones before them. */
+  toStage: { rides: Ride[]; resolve: (job: StagedJob) => void; reject: (error: unknown) => void }[];
+  staging: boolean;
+  /** Once set, no more frames are taken; the stream closes with it after the answers owed. */
+  closing?: { code: number; reason: string };
+};
+
+const REQUEST_ID = /^[\w\-=]{1,255}$/;
+/** How long a refused handshake's socket may stay open for the client to read the answer. */
+const REFUSED_SOCKET_MS = 5_000;
+/** How long shutdown waits for clients to answer the close before dropping them. */
+const CLOSE_WAIT_MS = 5_000;
+
+class ProtocolError extends Error {
+  readonly code: number;
+  constructor(code: number, reason: string) {
+    super(reason);
+    this.code = code;
+  }
+}
+
+/**
+ * Streaming intake over WebSocket (`ws`): each text frame {seq, rides} goes through the
+ * same read → validate → backlog → group commit as POST /v1/rides, and its ack is sent
+ * after its commit, in frame order. See docs/streaming.md for the protocol.
+ */
+export function createStreamIntake(options: StreamOptions) {
+  const { stager, backlog, events, timeZone, bodyLimitBytes, maxRidesPerRequest, limits, metrics, log } = options;
+  const scopesOf = keyScopes(options.apiKeys);
+  const streams = new Set<Stream>();
+  let lastClosed: (() => void) | undefined;
+  const wss = new WebSocketServer({
+    noServer: true,
+    // A bigger frame is closed with 1009 by ws as its header arrives: it is never buffered.
+    maxPayload: bodyLimitBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    // Checked in takeFrame instead, so the frames before a bad one are still answered.
+    skipUTF8Validation: true,
+    handleProtocols: (offered) => (offered.has(STREAM_PROTOCOL) ? STREAM_PROTOCOL : false),
+  });
+  const sweepMs = Math.max(50, Math.min(limits.pingIntervalMs, limits.idleTimeoutMs) / 2);
+  const sweeper = setInterval(sweep, sweepMs).unref();
+
+  /** Authorises the upgrade request; refuses with the problem (401, 403, 400, 503) before upgrading. */
+  function admit(request: IncomingMessage, url: URL): string {
+    if (url.pathname !== STREAM_PATH) throw new Problem(404, `no WebSocket at ${url.pathname}; streams are at ${STREAM_PATH}`);
+    if (options.draining()) {
+      throw new Problem(503, "the service is shutting down; connect again", {}, { "retry-after": String(RETRY_AFTER_SECONDS) });
+    }
+    if (options.apiKeys.length > 0) {
+      const secret = presentedKey(request);
+      const scopes = secret === undefined ? undefined : scopesOf(secret);
+      if (!scopes) {
+        throw new Problem(
+          401,
+          `send a valid API key as Authorization: Bearer <key>, or (browsers) offer the subprotocols ${STREAM_PROTOCOL} and ${KEY_PROTOCOL_PREFIX}<base64url of the key>`,
+          {},
+          { "www-authenticate": 'Bearer realm="rides-ingest"' },
+        );
+      }
+      if (!scopes.includes("ingest")) throw new Problem(403, `this API key lacks the ingest scope needed for GET ${STREAM_PATH}`);
+    }
+    for (const name of url.searchParams.keys()) {
+      if (name !== "tz") throw new Problem(400, `query parameter "${name}": is not a known parameter (tz)`);
+    }
+    const zone = url.searchParams.get("tz");
+    if (zone !== null && !isTimeZone(zone)) throw new Problem(400, `query parameter "tz": "${zone}" is not an IANA time zone such as Asia/Kolkata`);
+    if (streams.size >= limits.maxOpen) {
+      throw new Problem(503, `${streams.size} streams are open, the most this process takes (STREAM_MAX_OPEN); retry later`, {}, {
+        "retry-after": String(RETRY_AFTER_SECONDS),
+      });
+    }
+    return zone ?? timeZone;
+  }
+
+  /** The server's 'upgrade' listener. */
+  function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer) {
+    socket.on("error", () => {});
+    const header = request.headers["x-request-id"];
+    const requestId = typeof header === "string" && REQUEST_ID.test(header) ? header : randomUUID();
+    const url = new URL(request.url ?? "/", "http://stream");
+    let zone: string;
+    try {
+      zone = admit(request, url);
+    } catch (error) {
+      refuse(socket, error as Problem, url.pathname, requestId);
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => open(ws, socket, zone, requestId));
+  }
+
+  function open(ws: WebSocket, socket: Duplex, zone: string, requestId: string) {
+    const now = Date.now();
+    const stream: Stream = {
+      ws, socket, corked: false, zone, requestId, queue: [], inFlight: 0, lastSeq: -1, lastFrameAt: now, lastPingAt: now,
+      awaitingPong: false, openJobs: new Set(), toStage: [], staging: false,
+    };
+    streams.add(stream);
+    metrics.stream.opened();
+    log.info({ request_id: requestId }, "stream opened");
+    ws.on("message", (data: Buffer, isBinary) => takeFrame(stream, data, isBinary));
+    ws.on("pong", () => (stream.awaitingPong = false));
+    ws.on("error", (error) => log.info({ request_id: requestId, error: error.message }, "stream error"));
+    ws.once("close", (code) => {
+      streams.delete(stream);
+      for (const jobId of stream.openJobs) events.unwatch(jobId);
+      metrics.stream.closed(code);
+      log.info({ request_id: requestId, code }, "stream closed");
+      if (streams.size === 0) lastClosed?.();
+    });
+    // Opened as shutdown began (the upgrade was already under way).
+    if (options.draining()) closeAfterAnswers(stream, CLOSE.shuttingDown, SHUTTING_DOWN);
+  }
+
+  /**
+   * Everything one frame goes through, in one place: protocol checks, read, validate,
+   * backlog, stage. Its answer takes the frame's place in the stream's order.
+   */
+  function takeFrame(stream: Stream, data: Buffer, isBinary: boolean) {
+    if (stream.closing) return;
+    const readAt = performance.now();
+    stream.lastFrameAt = Date.now();
+    let frame: { seq: number; rides: unknown; unknown?: string };
+    try {
+      if (isBinary) throw new ProtocolError(CLOSE.binary, "binary frames are not taken: send {seq, rides} as a text frame");
+      frame = readFrame(decodeText(data), stream.lastSeq);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      closeAfterAnswers(stream, error.code, error.message);
+      return;
+    }
+    stream.lastSeq = frame.seq;
+    const pending: Pending = { seq: frame.seq, readAt };
+    stream.queue.push(pending);
+    stream.inFlight++;
+    // Past the bound the socket is not read: TCP pushes back on the sender.
+    if (stream.inFlight >= limits.maxInFlight) stream.ws.pause();
+    void answer(stream, frame).then((result) => {
+      pending.answer = result;
+      sendAnswers(stream);
+    });
+  }
+
+  async function answer(stream: Stream, frame: { seq: number; rides: unknown; unknown?: string }): Promise<Answer> {
+    const { seq } = frame;
+    const offered = Array.isArray(frame.rides) ? frame.rides.length : 0;
+    let rejected: ReturnType<typeof checkCandidates>["rejected"] = [];
+    try {
+      if (frame.unknown) throw new Problem(400, `frame field "${frame.unknown}": is not a known field (seq, rides)`);
+      if (!Array.isArray(frame.rides)) throw new Problem(400, "frame field \"rides\": must be an array of rides");
+      let read: ReturnType<typeof checkCandidates>;
+      try {
+        read = checkCandidates(frame.rides.map((input) => ({ input })), stream.zone, maxRidesPerRequest);
+      } catch (error) {
+        if (error instanceof UnreadableBody) throw new Problem(400, error.message);
+        if (error instanceof TooManyRides) throw new Problem(413, error.message);
+        throw error;
+      }
+      const { accepted } = read;
+      rejected = read.rejected;
+      metrics.ridesRead(accepted.length, rejected.length);
+      if (accepted.length === 0) {
+        throw new Problem(422, `none of the ${rejected.length} rides is valid; nothing was accepted`, { accepted: 0, rejected });
+      }
+      await backlog.admit(accepted.length);
+      const { jobId } = await stageInOrder(stream, accepted);
+      return {
+        text: JSON.stringify({ seq, job_id: jobId, accepted: accepted.length, rejected }),
+        outcome: "acked",
+        jobId,
+        rides: { accepted: accepted.length, rejected: rejected.length, refused: 0 },
+      };
+    } catch (error) {
+      let problem = knownProblem(error as Error);
+      if (!problem) {
+        log.error({ request_id: stream.requestId, error: (error as Error).message }, "unhandled error in a stream frame");
+        problem = new Problem(500, UNEXPECTED);
+      }
+      const retryAfter = problem.headers["retry-after"];
+      const body = { ...problemBody(problem, STREAM_PATH, stream.requestId), ...(retryAfter ? { retry_after: Number(retryAfter) } : {}) };
+      // A 422 rejected every ride; any other refusal took none of them.
+      const refused = problem.status === 422 ? 0 : offered;
+      return { text: JSON.stringify({ seq, error: body }), outcome: String(problem.status), rides: { accepted: 0, rejected: rejected.length, refused } };
+    }
+  }
+
+  /**
+   * The stager runs two statements at once, and either may draw its job ids first; a
+   * stream's frames keep their order in job ids ("the latest send wins" goes by them) by
+   * being staged as one unit, the next unit once the previous one is committed. Frames
+   * that arrive meanwhile, other streams' frames and POSTs fill the group commits.
+   */
+  function stageInOrder(stream: Stream, rides: Ride[]): Promise<StagedJob> {
+    return new Promise((resolve, reject) => {
+      stream.toStage.push({ rides, resolve, reject });
+      if (!stream.staging) void stageWaiting(stream);
+    });
+  }
+
+  async function stageWaiting(stream: Stream) {
+    stream.staging = true;
+    while (stream.toStage.length > 0) {
+      let take = 0;
+      let rides = 0;
+      while (
+        take < stream.toStage.length &&
+        take < MAX_JOBS_PER_STATEMENT &&
+        (take === 0 || rides + stream.toStage[take].rides.length <= MAX_RIDES_PER_STATEMENT)
+      ) {
+        rides += stream.toStage[take].rides.length;
+        take++;
+      }
+      const unit = stream.toStage.splice(0, take);
+      try {
+        const staged = await stager.stageInOrder(unit.map((frame) => frame.rides));
+        unit.forEach((frame, i) => frame.resolve(staged[i]));
+      } catch (error) {
+        for (const frame of unit) frame.reject(error);
+      }
+    }
+    stream.staging = false;
+  }
+
+  /** Sends the answers at the head of the queue that are known, in frame order. */
+  function sendAnswers(stream: Stream) {
+    const { ws, queue } = stream;
+    while (queue.length > 0 && queue[0].answer) {
+      const { answer, readAt } = queue.shift()!;
+      metrics.stream.answered(answer!.outcome, answer!.rides, answer!.jobId === undefined ? undefined : (performance.now() - readAt) / 1000);
+      const written = () => {
+        stream.inFlight--;
+        if (ws.isPaused && !stream.closing && stream.inFlight < limits.maxInFlight) ws.resume();
+      };
+      if (ws.readyState !== ws.OPEN) {
+        written();
+        continue;
+      }
+      cork(stream);
+      ws.send(answer!.text, written);
+      const jobId = answer!.jobId;
+      if (jobId !== undefined) {
+        stream.openJobs.add(jobId);
+        events.watch(jobId, (job) => sendStatus(stream, job));
+      }
+    }
+    if (queue.length === 0 && stream.closing && ws.readyState === ws.OPEN) {
+      // Read again (frames are dropped now) so the client's answer to the close is heard.
+      ws.resume();
+      ws.close(stream.closing.code, stream.closing.reason);
+    }
+  }
+
+  function sendStatus(stream: Stream, job: Job) {
+    stream.openJobs.delete(job.job_id);
+    if (stream.ws.readyState !== stream.ws.OPEN) return;
+    const { job_id, status, accepted, stored, failed, error, finished_at } = job;
+    cork(stream);
+    stream.ws.send(JSON.stringify({ job_id, status, accepted, stored, failed, error, finished_at }));
+  }
+
+  /** Acks of one commit and statuses of one move come in bursts: one write (syscall) for each burst. */
+  function cork(stream: Stream) {
+    if (stream.corked) return;
+    stream.corked = true;
+    stream.socket.cork();
+    process.nextTick(() => {
+      stream.corked = false;
+      stream.socket.uncork();
+    });
+  }
+
+  /** Takes no more frames; the answers owed are still sent, then the close. */
+  function closeAfterAnswers(stream: Stream, code: number, reason: string) {
+    stream.closing ??= { code, reason };
+    stream.ws.pause();
+    sendAnswers(stream);
+  }
+
+  /** Keep-alive and idle timeout, for every stream on one timer. */
+  function sweep() {
+    const now = Date.now();
+    for (const stream of streams) {
+      if (stream.awaitingPong && now - stream.lastPingAt >= limits.pingIntervalMs) {
+        // No pong for a whole interval: the peer is gone; nothing is owed to it any more.
+        stream.ws.terminate();
+        continue;
+      }
+      if (now - stream.lastPingAt >= limits.pingIntervalMs) {
+        stream.awaitingPong = true;
+        stream.lastPingAt = now;
+        stream.ws.ping();
+      }
+      const idle = stream.queue.length === 0 && stream.openJobs.size === 0 && now - stream.lastFrameAt >= limits.idleTimeoutMs;
+      if (idle && !stream.closing) closeAfterAnswers(stream, CLOSE.idle, `no frame for ${limits.idleTimeoutMs} ms (STREAM_IDLE_TIMEOUT_MS)`);
+    }
+  }
+
+  return {
+    upgrade,
+    openStreams: () => streams.size,
+    /** Shutdown: every stream stops taking frames, answers what it took, closes with 1001. */
+    async close() {
+      const allClosed = new Promise<void>((resolve) => (lastClosed = resolve));
+      for (const stream of streams) closeAfterAnswers(stream, CLOSE.shuttingDown, SHUTTING_DOWN);
+      // A client that does not answer the close (or read its acks) is dropped once its answers are out.
+      const timer = setInterval(() => {
+        for (const stream of streams) if (stream.queue.length === 0) stream.ws.terminate();
+      }, CLOSE_WAIT_MS);
+      if (streams.size > 0) await allClosed;
+      clearInterval(timer);
+      clearInterval(sweeper);
+      wss.close();
+    },
+  };
+}
+
+export type StreamIntake = ReturnType<typeof createStreamIntake>;
+
+const SHUTTING_DOWN = "the service is shutting down; resend what was not acknowledged on a new connection";
+
+/** The key from Authorization: Bearer, or from the browser's key subprotocol. */
+function presentedKey(request: IncomingMessage): string | undefined {
+  const bearer = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? "");
+  if (bearer) return bearer[1];
+  const offered = (request.headers["sec-websocket-protocol"] ?? "").split(",").map((protocol) => protocol.trim());
+  const keyProtocol = offered.find((protocol) => protocol.startsWith(KEY_PROTOCOL_PREFIX));
+  return keyProtocol === undefined ? undefined : Buffer.from(keyProtocol.slice(KEY_PROTOCOL_PREFIX.length), "base64url").toString("utf8");
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function decodeText(data: Buffer): string {
+  try {
+    return utf8.decode(data);
+  } catch {
+    throw new ProtocolError(CLOSE.unreadable, "a text frame is not valid UTF-8");
+  }
+}
+
+/** A text frame → {seq, rides}; a frame that breaks the protocol closes the stream. */
+function readFrame(text: string, lastSeq: number): { seq: number; rides: unknown; unknown?: string } {
+  if (scanJson(text, { inArray: false }).tooDeep) {
+    throw new ProtocolError(CLOSE.unreadable, `a frame is not {seq, rides}: it nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ProtocolError(CLOSE.unreadable, "a frame is not valid JSON: send {seq, rides} as JSON text");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ProtocolError(CLOSE.unreadable, "a frame must be a JSON object {seq, rides}");
+  }
+  const { seq, rides, ...rest } = value as Record<string, unknown>;
+  if (seq === undefined) throw new ProtocolError(CLOSE.badSeq, "a frame has no seq: every frame needs an increasing whole number seq");
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
+    throw new ProtocolError(CLOSE.badSeq, `seq must be a whole number of at least 0, got ${JSON.stringify(seq).slice(0, 20)}`);
+  }
+  if (seq <= lastSeq) throw new ProtocolError(CLOSE.badSeq, `seq ${seq} is not greater than the previous frame's ${lastSeq}`);
+  return { seq, rides, unknown: Object.keys(rest)[0] };
+}
+
+/** Answers a refused upgrade as plain HTTP, problem+json, and lets the client read it before the socket goes. */
+function refuse(socket: Duplex, problem: Problem, instance: string, requestId: string) {
+  const body = JSON.stringify(problemBody(problem, instance, requestId));
+  const headers = {
+    "content-type": "application/problem+json",
+    "content-length": String(Buffer.byteLength(body)),
+    "x-request-id": requestId,
+    connection: "close",
+    ...problem.headers,
+  };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}`).join("\r\n");
+  socket.end(`HTTP/1.1 ${problem.status} ${problemBody(problem, instance, requestId).title}\r\n${head}\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), REFUSED_SOCKET_MS).unref();
+}
+
+/** GET /v1/rides/stream without an upgrade: where the stream is and how to open it. */
+export function streamRoutes() {
+  return new Hono().get(
+    STREAM_PATH,
+    describeRoute({
+      tags: ["rides"],
+      summary: "Stream rides over a WebSocket",
+      description:
+        "Upgrade to a WebSocket (RFC 6455) with an ingest key; send text frames {seq, rides}, get one ack or error frame per frame in order, each ack after its commit, then job status messages. See docs/streaming.md.",
+      responses: {
+        101: { description: "Switching Protocols: the stream is open" },
+        400: problemDoc("Bad tz or unknown query parameter"),
+        401: problemDoc("No valid API key"),
+        403: problemDoc("The key lacks the ingest scope"),
+        426: problemDoc("Not a WebSocket upgrade"),
+        503: problemDoc("Shutting down, or STREAM_MAX_OPEN streams are open"),
+      },
+    }),
+    () => {
+      throw new Problem(426, `${STREAM_PATH} is a WebSocket: send the request as an upgrade (Connection: Upgrade, Upgrade: websocket)`, {}, {
+        upgrade: "websocket",
+      });
+    },
+  );
+}

@@ -1,0 +1,145 @@
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { Service } from "../../src/service.ts";
+import { killAllServices, startServiceProcess, stopServiceProcess } from "../faults/support/service-process.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { ride, startTestService } from "../support/service.ts";
+import { connectStream, openTestStream, pumpRides, rawStream } from "../support/stream.ts";
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await killAllServices();
+  await db?.drop();
+});
+
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+const jobCount = async () => (await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs")).rows[0].n;
+const storedIds = async (ids: number[]) =>
+  (await db.pool.query<{ id: number; copies: number }>("SELECT id, count(*)::int AS copies FROM rides WHERE id = ANY($1) GROUP BY id", [ids])).rows;
+
+describe("flow control", () => {
+  it("stops reading a client that never reads its acks: frames taken and memory stay within the in-flight bound", async () => {
+    const service = await startServiceProcess(db.url, { env: { STREAM_MAX_IN_FLIGHT: "50" } });
+    const pid = service.child.pid!;
+    const before = rssMb(pid);
+    const client = await rawStream(service.url);
+    client.socket.pause();
+    // Each frame is ~60 kB and its ack ~12 kB (150 "rides" that are not objects, each
+    // rejected with its reason); 2,000 of them would be ~120 MB of frames held by a server
+    // that read them all, or ~24 MB of acks buffered for a client that does not read.
+    const frame = (seq: number) => JSON.stringify({ seq, rides: [ride({ id: 3_000_000 + seq }), ...Array.from({ length: 150 }, () => "x".repeat(400))] });
+    const total = 2_000;
+    let written = 0;
+    const write = () => {
+      while (written < total && client.send(frame(written++)));
+    };
+    client.socket.on("drain", write);
+    write();
+    // The server reads until the acks it owes fill the socket, then stops: so does the writer.
+    let last = -1;
+    await vi.waitFor(
+      async () => {
+        const taken = await jobCount();
+        const settled = taken === last;
+        last = taken;
+        if (!settled || client.socket.writableLength === 0) throw new Error(`still taking frames: ${taken}`);
+      },
+      { timeout: 30_000, interval: 1_000 },
+    );
+    const taken = await jobCount();
+    const grown = rssMb(pid) - before;
+    console.log(`[flow control] the stalled client wrote ${written} of ${total} frames; the server took ${taken}, its RSS grew ${grown.toFixed(0)} MB`);
+    expect(written).toBeLessThan(total);
+    expect(taken).toBeLessThan(written);
+    // Holding the 2,000 frames would take far more; what grows is mostly garbage the
+    // collector has not taken back yet.
+    expect(grown).toBeLessThan(60);
+
+    // Once the client reads again, every frame is answered, in order.
+    client.socket.resume();
+    await vi.waitFor(() => expect(client.messages.filter((m) => "seq" in m)).toHaveLength(total), { timeout: 60_000, interval: 200 });
+    expect(client.messages.filter((m) => "seq" in m).map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i));
+    client.socket.destroy();
+    await stopServiceProcess(service);
+  }, 180_000);
+});
+
+describe("SIGTERM mid-stream", () => {
+  it("takes no more frames, acknowledges every frame it committed, closes with 1001; the resent rest is stored once", async () => {
+    let service = await startServiceProcess(db.url);
+    const stream = await openTestStream(service.url);
+    const ids = Array.from({ length: 20_000 }, (_, i) => 4_000_000 + i);
+    // Frames keep coming as fast as the stream takes them until the close.
+    const sent = pumpRides(stream, ids, ride);
+    await stream.until(() => stream.acks().length >= 2_000);
+    service.child.kill("SIGTERM");
+    const closed = await stream.closed;
+    expect(closed).toEqual({ code: 1001, reason: "the service is shutting down; resend what was not acknowledged on a new connection" });
+    expect(await stopServiceProcess(service)).toBe(0);
+
+    const acked = stream.acks().map((ack) => ack.seq);
+    expect(acked).toEqual(acked.map((_, i) => i));
+    expect(stream.refusals()).toEqual([]);
+    expect(acked.length).toBeLessThan(sent());
+    console.log(`[SIGTERM] ${sent()} frames sent, ${acked.length} acknowledged before the close`);
+
+    // A new process; the client resends everything not acknowledged (and some that was: harmless).
+    service = await startServiceProcess(db.url, { port: service.port });
+    const again = await openTestStream(service.url);
+    const resend = ids.slice(acked.length - 100);
+    resend.forEach((id, seq) => again.send({ seq, rides: [ride({ id })] }));
+    await again.until(() => again.acks().length === resend.length, 60_000);
+    await again.until(() => again.jobs().length === resend.length, 60_000);
+    const stored = await storedIds(ids);
+    expect(stored).toHaveLength(ids.length);
+    expect(stored.every((row) => row.copies === 1)).toBe(true);
+    again.ws.close(1000);
+    await stopServiceProcess(service);
+  }, 180_000);
+});
+
+describe("limits", () => {
+  let service: Service;
+  beforeAll(async () => {
+    service = await startTestService(db.url, { STREAM_MAX_OPEN: "2", STREAM_IDLE_TIMEOUT_MS: "400", STREAM_PING_INTERVAL_MS: "100" });
+  });
+  afterAll(() => service?.stop());
+
+  it("refuses a stream past STREAM_MAX_OPEN with 503 before upgrading, and closes idle streams with 1000", async () => {
+    const first = await openTestStream(service.url);
+    const second = await openTestStream(service.url);
+    const third = await connectStream(service.url);
+    expect(third).toMatchObject({
+      status: 503,
+      headers: { "retry-after": "2" },
+      body: { detail: "2 streams are open, the most this process takes (STREAM_MAX_OPEN); retry later" },
+    });
+    // Pings keep a stream open, but only frames keep it from being idle.
+    let pings = 0;
+    first.ws.on("ping", () => pings++);
+    const keep = setInterval(() => first.send({ seq: Date.now(), rides: [ride({ id: 5_000_001 })] }), 100);
+    expect(await second.closed).toEqual({ code: 1000, reason: "no frame for 400 ms (STREAM_IDLE_TIMEOUT_MS)" });
+    expect(first.ws.readyState).toBe(first.ws.OPEN);
+    expect(pings).toBeGreaterThan(0);
+    clearInterval(keep);
+    expect((await first.closed).code).toBe(1000);
+    expect(first.acks().length).toBeGreaterThan(0);
+  });
+
+  it("drops a stream whose client sends frames but never answers a ping", async () => {
+    const client = await rawStream(service.url);
+    let seq = 0;
+    const keep = setInterval(() => client.send(JSON.stringify({ seq: seq++, rides: [ride({ id: 5_100_001 })] })), 50);
+    const closedAfter = Date.now();
+    await once(client.socket, "close");
+    clearInterval(keep);
+    // Two ping intervals: one ping sent, no pong by the next.
+    expect(Date.now() - closedAfter).toBeLessThan(5_000);
+    expect(client.messages.filter((m) => "seq" in m).length).toBeGreaterThan(0);
+  });
+});
