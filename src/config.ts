@@ -38,6 +38,9 @@ const ConfigSchema = v.object({
   ),
   BODY_LIMIT_BYTES: integer("BODY_LIMIT_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   MAX_RIDES_PER_REQUEST: integer("MAX_RIDES_PER_REQUEST", 10_000, 1, 1_000_000),
+  INTAKE_MEMORY_BUDGET_BYTES: integer("INTAKE_MEMORY_BUDGET_BYTES", 32 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+  HEADERS_TIMEOUT_MS: integer("HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+  BODY_TIMEOUT_MS: integer("BODY_TIMEOUT_MS", 60_000, 100, 3_600_000),
   MOVER_CHUNK_ROWS: integer("MOVER_CHUNK_ROWS", 20_000, 1, 1_000_000),
   STAGING_DURABILITY: v.optional(
     v.picklist(["unlogged", "logged"], "STAGING_DURABILITY must be unlogged or logged"),
@@ -73,6 +76,9 @@ export type Config = {
   timeZone: string;
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
+  intakeMemoryBudgetBytes: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
   moverChunkRows: number;
   stagingDurability: "unlogged" | "logged";
   dataDir: string;
@@ -101,6 +107,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `Invalid configuration:\n  - HOST=${c.HOST} would serve rides to anyone without a key: set API_KEYS (secret:ingest+read,...) or listen on 127.0.0.1`,
     );
   }
+  if (c.BODY_LIMIT_BYTES > c.INTAKE_MEMORY_BUDGET_BYTES) {
+    // A body the budget can never hold would be answered 503 forever instead of 413.
+    throw new Error(
+      `Invalid configuration:\n  - BODY_LIMIT_BYTES=${c.BODY_LIMIT_BYTES} must not exceed INTAKE_MEMORY_BUDGET_BYTES=${c.INTAKE_MEMORY_BUDGET_BYTES}`,
+    );
+  }
   return {
     databaseUrl: c.DATABASE_URL,
     host: c.HOST,
@@ -108,6 +120,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     timeZone: c.RIDES_TIME_ZONE,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     maxRidesPerRequest: c.MAX_RIDES_PER_REQUEST,
+    intakeMemoryBudgetBytes: c.INTAKE_MEMORY_BUDGET_BYTES,
+    headersTimeoutMs: c.HEADERS_TIMEOUT_MS,
+    bodyTimeoutMs: c.BODY_TIMEOUT_MS,
     moverChunkRows: c.MOVER_CHUNK_ROWS,
     stagingDurability: c.STAGING_DURABILITY,
     dataDir: c.DATA_DIR,

@@ -4,6 +4,8 @@ import { PgBoss } from "pg-boss";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createPool } from "./db/client.ts";
+import { answerClientError } from "./http/client-error.ts";
+import { createMemoryBudget, type MemoryBudget } from "./http/memory-budget.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { createBacklog } from "./intake/backlog.ts";
 import { createStager } from "./intake/stager.ts";
@@ -14,7 +16,7 @@ import { createFolder } from "./rollup/folder.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 
-export type Service = { url: string; app: ReturnType<typeof createApp>; stop: () => Promise<void> };
+export type Service = { url: string; app: ReturnType<typeof createApp>; memoryBudget: MemoryBudget; stop: () => Promise<void> };
 
 /** Database → migrations → mover workers and rollup folder → HTTP. stop() undoes it in reverse, letting in-flight work finish. */
 export async function startService(config: Config & { databaseUrl: string }, log = createLogger(config.logLevel)): Promise<Service> {
@@ -40,6 +42,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
   let draining = false;
 
   const stager = createStager(pool, config.timeZone, worker.wake);
+  const memoryBudget = createMemoryBudget(config.intakeMemoryBudgetBytes);
   const app = createApp({
     pool,
     stager,
@@ -50,6 +53,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     draining: () => draining,
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
+    memoryBudget,
     maxRidesPerRequest: config.maxRidesPerRequest,
     log,
     metrics: createMetrics(pool),
@@ -63,13 +67,29 @@ export async function startService(config: Config & { databaseUrl: string }, log
   });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    const s = serve(
+      {
+        fetch: app.fetch,
+        hostname: config.host,
+        port: config.port,
+        serverOptions: {
+          headersTimeout: config.headersTimeoutMs,
+          // Node counts this from the request's first byte, so the body gets at least BODY_TIMEOUT_MS.
+          requestTimeout: config.headersTimeoutMs + config.bodyTimeoutMs,
+          // How often Node looks for requests past those timeouts (its default, 30 s, would stretch them).
+          connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
+        },
+      },
+      () => resolve(s),
+    );
   });
+  server.on("clientError", answerClientError(config));
   const { port } = server.address() as AddressInfo;
 
   return {
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     app,
+    memoryBudget,
     async stop() {
       // New connections are refused at once, new requests on open ones get a 503, and
       // requests already in flight are answered.

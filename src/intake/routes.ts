@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
-import { Hono, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import type { HttpBindings } from "@hono/node-server";
+import { type Context, Hono } from "hono";
 import { describeRoute } from "hono-openapi";
 import type pg from "pg";
 import * as v from "valibot";
 import { isTimeZone } from "../config.ts";
 import { ACCEPTED_RESPONSE, problem, RIDES_REQUEST_BODY, UNAVAILABLE } from "../docs/openapi.ts";
+import type { MemoryBudget } from "../http/memory-budget.ts";
 import { Problem } from "../http/problem.ts";
+import { readBody } from "../http/read-body.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import { getJob, type Job } from "../jobs/status.ts";
 import { MEDIA_TYPES, readRides, TooManyRides, UnreadableBody } from "../rides/index.ts";
@@ -20,6 +22,7 @@ export type IntakeOptions = {
   backlog: Backlog;
   timeZone: string;
   bodyLimitBytes: number;
+  memoryBudget: MemoryBudget;
   maxRidesPerRequest: number;
   waitStoredTimeoutMs: number;
 };
@@ -37,56 +40,12 @@ const IntakeQuery = v.strictObject(
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function intakeRoutes(options: IntakeOptions) {
-  const { pool, stager, backlog, timeZone, bodyLimitBytes, maxRidesPerRequest, waitStoredTimeoutMs, onRead } = options;
-  const tooLarge = () => {
-    throw new Problem(413, `the body is larger than ${bodyLimitBytes} bytes; split it into smaller batches`);
-  };
-  const limitStream = bodyLimit({ maxSize: bodyLimitBytes, onError: tooLarge });
-  // A body with a Content-Length is checked by its header (Node's parser holds it to that
-  // length) and then read straight from the socket; hono's bodyLimit would first turn
-  // every request into a web stream, a tenth of a small request's CPU. Chunked bodies
-  // are counted by bodyLimit as they arrive.
-  const limitBody: MiddlewareHandler = (c, next) => {
-    const length = c.req.header("content-length");
-    if (length === undefined || c.req.header("transfer-encoding") !== undefined) return limitStream(c, next);
-    if (Number(length) > bodyLimitBytes) tooLarge();
-    return next();
-  };
-  return new Hono().post(
-    "/v1/rides",
-    describeRoute({
-      tags: ["rides"],
-      summary: "Send rides",
-      description: "Validates every ride, commits the valid ones with a job and answers 202 once they are committed.",
-      parameters: [
-        { name: "tz", in: "query", required: false, schema: { type: "string" }, description: `IANA zone for times without an offset (default ${timeZone})` },
-        { name: "wait", in: "query", required: false, schema: { type: "string", enum: ["stored"] }, description: "answer 200 with the final job once the rides are stored (bounded by WAIT_STORED_TIMEOUT_MS, then 202)" },
-        { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", maxLength: 255 }, description: "the same key with the same body returns the first job; with another body, 422" },
-      ],
-      requestBody: RIDES_REQUEST_BODY,
-      responses: {
-        202: ACCEPTED_RESPONSE,
-        400: problem("Unreadable body or bad tz"),
-        413: problem("Body or ride count over the limit"),
-        415: problem("Unsupported Content-Type"),
-        422: problem("No ride is valid; rejected lists every ride with its reasons"),
-        503: UNAVAILABLE,
-      },
-    }),
-    limitBody,
-    async (c) => {
-      const mediaType = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-      if (!MEDIA_TYPES.includes(mediaType)) {
-        throw new Problem(415, `Content-Type must be one of ${MEDIA_TYPES.join(", ")}; got "${mediaType || "none"}"`);
-      }
-      const query = validateQuery(c, IntakeQuery);
-      const zone = query.tz ?? timeZone;
-      const key = c.req.header("idempotency-key");
-      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-        throw new Problem(400, "header Idempotency-Key: must be 1 to 255 printable ASCII characters without spaces");
-      }
+  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead } = options;
 
-      const body = await c.req.arrayBuffer();
+  /** Reads, checks and stages the body, holding its bytes in the memory budget until the rides are staged or refused. */
+  async function take(c: Context<{ Bindings: HttpBindings }>, mediaType: string, zone: string, key: string | undefined) {
+    const { body, release } = await readBody(c, { limitBytes: bodyLimitBytes, budget: memoryBudget });
+    try {
       let text: string;
       try {
         text = utf8.decode(body);
@@ -109,25 +68,67 @@ export function intakeRoutes(options: IntakeOptions) {
           rejected,
         });
       }
-
       const idempotency = key === undefined ? undefined : { key, hash: requestHash(mediaType, zone, body) };
       await backlog.admit(accepted.length);
       const staged = await stager.stage(accepted, idempotency);
+      return { staged, idempotency, accepted: accepted.length, rejected };
+    } finally {
+      release();
+    }
+  }
+
+  return new Hono<{ Bindings: HttpBindings }>().post(
+    "/v1/rides",
+    describeRoute({
+      tags: ["rides"],
+      summary: "Send rides",
+      description: "Validates every ride, commits the valid ones with a job and answers 202 once they are committed.",
+      parameters: [
+        { name: "tz", in: "query", required: false, schema: { type: "string" }, description: `IANA zone for times without an offset (default ${timeZone})` },
+        { name: "wait", in: "query", required: false, schema: { type: "string", enum: ["stored"] }, description: "answer 200 with the final job once the rides are stored (bounded by WAIT_STORED_TIMEOUT_MS, then 202)" },
+        { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", maxLength: 255 }, description: "the same key with the same body returns the first job; with another body, 422" },
+      ],
+      requestBody: RIDES_REQUEST_BODY,
+      responses: {
+        202: ACCEPTED_RESPONSE,
+        400: problem("Unreadable body or bad tz"),
+        408: problem("The body did not arrive within BODY_TIMEOUT_MS"),
+        413: problem("Body or ride count over the limit"),
+        415: problem("Unsupported Content-Type"),
+        422: problem("No ride is valid; rejected lists every ride with its reasons"),
+        503: UNAVAILABLE,
+      },
+    }),
+    async (c) => {
+      const mediaType = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+      if (!MEDIA_TYPES.includes(mediaType)) {
+        throw new Problem(415, `Content-Type must be one of ${MEDIA_TYPES.join(", ")}; got "${mediaType || "none"}"`);
+      }
+      const query = validateQuery(c, IntakeQuery);
+      const zone = query.tz ?? timeZone;
+      const key = c.req.header("idempotency-key");
+      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+        throw new Problem(400, "header Idempotency-Key: must be 1 to 255 printable ASCII characters without spaces");
+      }
+
+      const { staged, idempotency, accepted, rejected } = await take(c, mediaType, zone, key);
       const jobId = staged.created ? staged.jobId : await firstJobFor(pool, idempotency!);
       const headers: Record<string, string> = { Location: `/v1/jobs/${jobId}` };
       if (!staged.created) headers["Idempotent-Replayed"] = "true";
 
-      const job = query.wait ? await waitUntilFinished(pool, jobId, waitStoredTimeoutMs) : undefined;
+      // The rides are committed from here on: a database that fails while the answer waits
+      // for the move turns it into the 202 it already deserves, never into a 503.
+      const job = query.wait ? await waitUntilFinished(pool, jobId, waitStoredTimeoutMs).catch(() => undefined) : undefined;
       if (job && job.status !== "queued") return c.json({ ...job, rejected }, 200, headers);
       const status = staged.created ? "queued" : ((await getJob(pool, jobId))?.status ?? "queued");
-      return c.json({ job_id: jobId, status, accepted: accepted.length, rejected }, 202, headers);
+      return c.json({ job_id: jobId, status, accepted, rejected }, 202, headers);
     },
   );
 }
 
 /** The same body sent with another media type or zone is different rides, so they are hashed too. */
-function requestHash(mediaType: string, zone: string, body: ArrayBuffer): string {
-  return createHash("sha256").update(`${mediaType}\n${zone}\n`).update(new Uint8Array(body)).digest("hex");
+function requestHash(mediaType: string, zone: string, body: Buffer): string {
+  return createHash("sha256").update(`${mediaType}\n${zone}\n`).update(body).digest("hex");
 }
 
 async function firstJobFor(pool: pg.Pool, { key, hash }: IdempotencyKey): Promise<number> {

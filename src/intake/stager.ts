@@ -52,6 +52,14 @@ type Waiting = {
 /** Most rides and jobs one statement carries; beyond them waiting requests go in the next one. */
 const MAX_RIDES_PER_STATEMENT = 50_000;
 const MAX_JOBS_PER_STATEMENT = 1_000;
+/**
+ * pg's query_timeout answers the caller without cancelling the statement, which then
+ * may still commit: its 503 would say "not taken" of rides that are. A statement that
+ * stages rides is therefore waited for as long as the database takes (a broken
+ * connection still ends it). 0 would mean the pool's timeout, so it is the longest
+ * timer Node holds, about 24 days.
+ */
+const WAIT_FOR_THE_COMMIT_MS = 2 ** 31 - 1;
 /** Two statements in flight let the next batch gather while one commits. */
 const MAX_IN_FLIGHT = 2;
 
@@ -103,7 +111,9 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
   // which staged nothing and can simply run again.
   async function stageWithRetry(jobs: number, params: unknown[], attempt = 1): Promise<pg.QueryResult<StagedRow>> {
     try {
-      return await pool.query<StagedRow>(stageJobs(jobs), params);
+      // pg reads query_timeout from a query's config; @types/pg does not list it.
+      const statement = { text: stageJobs(jobs), values: params, query_timeout: WAIT_FOR_THE_COMMIT_MS };
+      return await pool.query<StagedRow>(statement);
     } catch (error) {
       if ((error as { code?: string }).code !== DEADLOCK || attempt >= 3) throw error;
       return stageWithRetry(jobs, params, attempt + 1);
