@@ -8,6 +8,7 @@ import { onlyLoopbackHosts } from "./auth/loopback-host.ts";
 import { refuseWhileDraining } from "./http/draining.ts";
 import { healthRoutes } from "./http/health.ts";
 import type { MemoryBudget } from "./http/memory-budget.ts";
+import { requireHost } from "./http/require-host.ts";
 import { notFound, onError } from "./http/problem.ts";
 import type { Backlog } from "./intake/backlog.ts";
 import { intakeRoutes } from "./intake/routes.ts";
@@ -42,6 +43,7 @@ export function createApp(deps: AppDeps) {
   const app = new Hono()
     .use(requestId())
     .use(observeRequests(deps.log, deps.metrics))
+    .use("*", requireHost())
     .use("*", deps.apiKeys.length === 0 ? onlyLoopbackHosts() : (_, next) => next())
     .use("*", refuseWhileDraining(deps.draining))
     // Every /v1 route needs a key; a route that needs one scope says so here. The

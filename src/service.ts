@@ -78,6 +78,8 @@ export async function startService(config: Config & { databaseUrl: string }, log
           requestTimeout: config.headersTimeoutMs + config.bodyTimeoutMs,
           // How often Node looks for requests past those timeouts (its default, 30 s, would stretch them).
           connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
+          // Answered by requireHost as problem+json instead of Node's empty 400.
+          requireHostHeader: false,
         },
       },
       () => resolve(s),

@@ -180,6 +180,7 @@ const RAW_CASES: { name: string; request: string; status: number; detail: string
   { name: "a Content-Length that is not a number", request: `POST /v1/rides HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1e3\r\n\r\n`, status: 400, detail: /^the request is not valid HTTP\/1\.1: / },
   { name: "a request line that is not HTTP", request: "HELLO\r\n\r\n", status: 400, detail: /^the request is not valid HTTP\/1\.1: / },
   { name: "a bad chunk size", request: `POST /v1/rides HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`, status: 400, detail: /^the request is not valid HTTP\/1\.1: / },
+  { name: "HTTP/1.1 without Host", request: "GET /v1/jobs HTTP/1.1\r\nConnection: close\r\n\r\n", status: 400, detail: "header Host is required in HTTP/1.1" },
   { name: "headers that never finish (HEADERS_TIMEOUT_MS)", request: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", status: 408, detail: "the request's headers did not arrive within HEADERS_TIMEOUT_MS (1000 ms)" },
 ];
 

@@ -2,7 +2,7 @@ import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { rawConnection } from "../support/raw-http.ts";
+import { rawConnection, rawRequest } from "../support/raw-http.ts";
 import { post, postOversized, ride, startTestService, waitForJob } from "../support/service.ts";
 
 const BUDGET = 200_000;
@@ -119,6 +119,11 @@ describe("without API_KEYS: loopback Host names only (DNS rebinding)", () => {
       expect({ host, status: answer.status, type: answer.type }).toEqual({ host, status: 421, type: "application/problem+json" });
       expect(answer.body.detail).toMatch(/is not a loopback name or address: without API_KEYS/);
     }
+  });
+
+  it("refuses an HTTP/1.0 request without Host, which names no loopback host either", async () => {
+    const answer = await rawRequest(service.url, "GET /healthz HTTP/1.0\r\n\r\n");
+    expect([answer.status, answer.headers["content-type"], answer.body.detail]).toEqual([421, "application/problem+json", expect.stringMatching(/^Host "" is not a loopback name/)]);
   });
 
   it("answers loopback names and addresses", async () => {
