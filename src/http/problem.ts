@@ -15,6 +15,7 @@ const TITLES: Record<number, string> = {
   421: "Misdirected Request",
   422: "Unprocessable Content",
   500: "Internal Server Error",
+  502: "Bad Gateway",
   503: "Service Unavailable",
 };
 

@@ -7,13 +7,13 @@ import * as v from "valibot";
 import { isTimeZone } from "../config.ts";
 import { ACCEPTED_RESPONSE, problem, RIDES_REQUEST_BODY, UNAVAILABLE } from "../docs/openapi.ts";
 import type { MemoryBudget } from "../http/memory-budget.ts";
-import { Problem } from "../http/problem.ts";
+import { Problem, RETRY_AFTER_SECONDS } from "../http/problem.ts";
 import { readBody } from "../http/read-body.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import { getJob, type Job } from "../jobs/status.ts";
 import { MEDIA_TYPES, readRides, TooManyRides, UnreadableBody } from "../rides/index.ts";
 import type { Backlog } from "./backlog.ts";
-import type { IdempotencyKey, Stager } from "./stager.ts";
+import { CommitOutcomeUnknown, type IdempotencyKey, type Stager } from "./stager.ts";
 
 export type IntakeOptions = {
   onRead: (accepted: number, rejected: number) => void;
@@ -70,7 +70,9 @@ export function intakeRoutes(options: IntakeOptions) {
       }
       const idempotency = key === undefined ? undefined : { key, hash: requestHash(mediaType, zone, body) };
       await backlog.admit(accepted.length);
-      const staged = await stager.stage(accepted, idempotency);
+      const staged = await stager.stage(accepted, idempotency).catch((error) => {
+        throw error instanceof CommitOutcomeUnknown ? outcomeUnknown(key) : error;
+      });
       return { staged, idempotency, accepted: accepted.length, rejected };
     } finally {
       release();
@@ -96,6 +98,7 @@ export function intakeRoutes(options: IntakeOptions) {
         413: problem("Body or ride count over the limit"),
         415: problem("Unsupported Content-Type"),
         422: problem("No ride is valid; rejected lists every ride with its reasons"),
+        502: problem("The database connection broke during the commit: outcome unknown, resend with the same Idempotency-Key"),
         503: UNAVAILABLE,
       },
     }),
@@ -123,6 +126,19 @@ export function intakeRoutes(options: IntakeOptions) {
       const status = staged.created ? "queued" : ((await getJob(pool, jobId))?.status ?? "queued");
       return c.json({ job_id: jobId, status, accepted, rejected }, 202, headers);
     },
+  );
+}
+
+/** Not a 503, which promises nothing was taken: the sender is told how to find out. */
+function outcomeUnknown(key: string | undefined): Problem {
+  const lost = "the connection to the database broke while this request's rides were being committed: they may or may not have been taken";
+  return new Problem(
+    502,
+    key === undefined
+      ? `${lost}. Sending the request again is safe (a ride sent again replaces itself) but may leave a second job; an Idempotency-Key would tell which`
+      : `${lost}. Send the request again with the same Idempotency-Key: if they were taken you get their job (Idempotent-Replayed: true), if not they are taken then`,
+    { outcome: "unknown" },
+    { "retry-after": String(RETRY_AFTER_SECONDS) },
   );
 }
 

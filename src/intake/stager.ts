@@ -1,4 +1,4 @@
-import type pg from "pg";
+import pg from "pg";
 import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
 
@@ -36,6 +36,9 @@ WITH input AS MATERIALIZED (
 )
 SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
 }
+
+/** The staging statement was sent and the connection broke before its answer: the rides may or may not be committed. */
+export class CommitOutcomeUnknown extends Error {}
 
 type StagedRow = { job_id: number; received_at: Date; created: boolean };
 const DEADLOCK = "40P01";
@@ -111,12 +114,35 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
   // which staged nothing and can simply run again.
   async function stageWithRetry(jobs: number, params: unknown[], attempt = 1): Promise<pg.QueryResult<StagedRow>> {
     try {
-      // pg reads query_timeout from a query's config; @types/pg does not list it.
-      const statement = { text: stageJobs(jobs), values: params, query_timeout: WAIT_FOR_THE_COMMIT_MS };
-      return await pool.query<StagedRow>(statement);
+      return await stageOnce(jobs, params);
     } catch (error) {
       if ((error as { code?: string }).code !== DEADLOCK || attempt >= 3) throw error;
       return stageWithRetry(jobs, params, attempt + 1);
+    }
+  }
+
+  // On a client of its own, so a failure to connect (nothing sent) is told apart from a
+  // connection lost while the statement ran (it may have committed). The pool takes its
+  // 'error' listener off a client it hands out: this one hears a connection that dies.
+  async function stageOnce(jobs: number, params: unknown[]): Promise<pg.QueryResult<StagedRow>> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on("error", onError);
+    try {
+      // pg reads query_timeout from a query's config; @types/pg does not list it.
+      const statement = { text: stageJobs(jobs), values: params, query_timeout: WAIT_FOR_THE_COMMIT_MS };
+      return await client.query<StagedRow>(statement);
+    } catch (error) {
+      // An error the database sent: it rolled the statement back.
+      if (error instanceof pg.DatabaseError) throw error;
+      broken ??= error as Error;
+      throw new CommitOutcomeUnknown((error as Error).message);
+    } finally {
+      client.removeListener("error", onError);
+      client.release(broken);
     }
   }
 
