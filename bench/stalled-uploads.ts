@@ -75,3 +75,47 @@ export async function stalledUploads(bench: Bench): Promise<Row[]> {
     },
   ];
 }
+
+/**
+ * 200 senders each POST one 10,000-ride JSON body at once, as the issue's load did, and
+ * resend after Retry-After on a 503 (or when the connection is closed on them before
+ * their body was read) until it is taken. Peak RSS, and each sender's time to its 202.
+ */
+export async function bigBatches(bench: Bench): Promise<Row[]> {
+  const senders = bench.smoke ? 10 : 200;
+  const ridesPerRequest = bench.smoke ? 1_000 : 10_000;
+  const service = await launch(bench, "service");
+  const body = bodySource({ seed: 20130101, format: "json", ridesPerRequest, firstId: 1, distinct: 4 });
+  const refusals: Record<string, number> = {};
+  const started = performance.now();
+  const ackTimes = await Promise.all(
+    Array.from({ length: senders }, async (_, i) => {
+      const payload = body(i);
+      for (let attempt = 0; attempt < 1_000; attempt++) {
+        const status = await fetch(`${service.url}/v1/rides`, { method: "POST", headers: { "content-type": "application/json" }, body: payload }).then(
+          async (response) => (await response.arrayBuffer(), response.status),
+          () => 0,
+        );
+        if (status === 202) return performance.now() - started;
+        refusals[status] = (refusals[status] ?? 0) + 1;
+        await sleep(status === 503 ? 2_000 : 500);
+      }
+      throw new Error(`sender ${i} was never taken`);
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await service.drained(300_000);
+  const stored = await service.stored();
+  if (stored !== senders * ridesPerRequest) bench.problems.push(`big batches: ${stored} of ${senders * ridesPerRequest} rides stored`);
+  return [
+    {
+      scenario: `big batches (${senders} senders × one ${ridesPerRequest.toLocaleString("en")}-ride JSON POST at once, resent on 503)`,
+      server: "service",
+      ridesPerSecond: (senders * ridesPerRequest) / seconds,
+      ack: spread(ackTimes),
+      non2xx: Object.values(refusals).reduce((sum, n) => sum + n, 0),
+      peakRssMb: await service.finish("big-batches"),
+      note: `refusals before the 202: ${Object.entries(refusals).map(([status, n]) => `${n}× ${status === "0" ? "connection closed" : status}`).join(", ") || "none"}; all ${stored.toLocaleString("en")} rides stored`,
+    },
+  ];
+}

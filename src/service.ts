@@ -56,7 +56,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     memoryBudget,
     maxRidesPerRequest: config.maxRidesPerRequest,
     log,
-    metrics: createMetrics(pool),
+    metrics: createMetrics(pool, memoryBudget),
     query: {
       maxSpanDays: config.queryMaxSpanDays,
       maxRows: config.queryMaxRows,

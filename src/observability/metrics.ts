@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { MemoryBudget } from "../http/memory-budget.ts";
 import { JOB_STATUSES } from "../jobs/status.ts";
 import { jobCounts, jobsFinishedAfter, newestJobId, pendingRollupChanges, stagingBacklog } from "./database-stats.ts";
 
@@ -11,7 +12,7 @@ const LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 3
  * process; the staging backlog, job totals and the mover's output are read from the
  * database at scrape time, so they are right whichever process did the work.
  */
-export function createMetrics(pool: pg.Pool) {
+export function createMetrics(pool: pg.Pool, memoryBudget: MemoryBudget) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -64,6 +65,15 @@ export function createMetrics(pool: pg.Pool) {
     help: "The HTTP pool's connections: total, idle, and requests waiting for one",
     labelNames: ["state"] as const,
     registers,
+  });
+
+  new Gauge({
+    name: "rides_intake_memory_reserved_bytes",
+    help: `Bytes of request bodies held now, of INTAKE_MEMORY_BUDGET_BYTES (${memoryBudget.limitBytes}); past it intake answers 503`,
+    registers,
+    collect() {
+      this.set(memoryBudget.reserved());
+    },
   });
 
   // Jobs finished before this process started were counted by its predecessor.

@@ -31,6 +31,11 @@ const head = (length: number | "chunked") =>
   `POST /v1/rides HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${json}\r\n` +
   (length === "chunked" ? "Transfer-Encoding: chunked\r\n\r\n" : `Content-Length: ${length}\r\n\r\n`);
 
+const reservedMetric = async () => {
+  const line = (await (await fetch(`${service.url}/metrics`)).text()).split("\n").find((l) => l.startsWith("rides_intake_memory_reserved_bytes "));
+  return Number(line?.split(" ")[1]);
+};
+
 /** A sender that declares `length` bytes, sends all but the last and stalls. */
 async function stall(length: number) {
   const connection = rawConnection(service.url);
@@ -42,6 +47,7 @@ describe("the intake memory budget (INTAKE_MEMORY_BUDGET_BYTES)", () => {
   it("reserves a declared body before reading it, answers 503 + Retry-After past the budget, and releases it when the body is cut off", async () => {
     const stalled = await stall(BODY_LIMIT);
     await vi.waitFor(() => expect(service.memoryBudget.reserved()).toBe(BODY_LIMIT));
+    expect(await reservedMetric()).toBe(BODY_LIMIT);
 
     // 150,000 held: another 100,000 do not fit, and are refused from the header alone.
     const refused = await postOversized(service.url, "/v1/rides", { "content-type": json }, 100_000);
@@ -61,6 +67,7 @@ describe("the intake memory budget (INTAKE_MEMORY_BUDGET_BYTES)", () => {
     expect(cutOff.headers["content-type"]).toBe("application/problem+json");
     expect(cutOff.body).toMatchObject({ status: 408, title: "Request Timeout", detail: expect.stringMatching(/^the request's body did not arrive within BODY_TIMEOUT_MS/) });
     await vi.waitFor(() => expect(service.memoryBudget.reserved()).toBe(0));
+    expect(await reservedMetric()).toBe(0);
     expect((await waitForJob(service.url, small.body.job_id)).status).toBe("done");
     expect((await db.pool.query("SELECT count(*)::int AS n FROM jobs")).rows[0].n).toBe(1);
   });
