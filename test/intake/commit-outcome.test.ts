@@ -35,6 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await service?.stop();
+  for (const socket of connections) socket.destroy();
   await new Promise((resolve) => proxy?.close(resolve));
   await db?.drop();
 });
@@ -47,22 +48,27 @@ describe("a connection that breaks while the rides are being committed", () => {
     const blocker = await db.pool.connect();
     await blocker.query("BEGIN");
     await blocker.query("LOCK TABLE jobs IN SHARE MODE");
-    const sent = post(service.url, body, "application/json", "/v1/rides", key);
-    await vi.waitFor(
-      async () => {
-        const { rows } = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO staging%'");
-        expect(rows).toHaveLength(1);
-      },
-      { timeout: 10_000 },
-    );
-    for (const socket of connections) socket.destroy();
-    const answer = await sent;
+    let answer: Awaited<ReturnType<typeof post>>;
+    try {
+      const sent = post(service.url, body, "application/json", "/v1/rides", key);
+      await vi.waitFor(
+        async () => {
+          const { rows } = await db.pool.query(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO staging%'",
+          );
+          expect(rows).toHaveLength(1);
+        },
+        { timeout: 10_000 },
+      );
+      for (const socket of connections) socket.destroy();
+      answer = await sent;
+    } finally {
+      // PostgreSQL did not notice the client go while it waited: once let go, the statement commits.
+      await blocker.query("COMMIT");
+      blocker.release();
+    }
     expect([answer.status, answer.body.outcome, answer.headers.get("content-type")]).toEqual([502, "unknown", "application/problem+json"]);
     expect(answer.body.detail).toMatch(/may or may not have been taken\. Send the request again with the same Idempotency-Key/);
-
-    // PostgreSQL did not notice the client go while it waited: once let go, the statement commits.
-    await blocker.query("COMMIT");
-    blocker.release();
     await vi.waitFor(async () => expect((await db.pool.query("SELECT id FROM jobs WHERE idempotency_key = 'broken-commit-1'")).rows).toHaveLength(1), { timeout: 10_000 });
     const job = (await db.pool.query("SELECT id FROM jobs WHERE idempotency_key = 'broken-commit-1'")).rows[0].id;
 
