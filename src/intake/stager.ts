@@ -1,4 +1,5 @@
 import pg from "pg";
+import { withClient } from "../db/client.ts";
 import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
 
@@ -122,28 +123,20 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
   }
 
   // On a client of its own, so a failure to connect (nothing sent) is told apart from a
-  // connection lost while the statement ran (it may have committed). The pool takes its
-  // 'error' listener off a client it hands out: this one hears a connection that dies.
-  async function stageOnce(jobs: number, params: unknown[]): Promise<pg.QueryResult<StagedRow>> {
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    const onError = (error: Error) => {
-      broken = error;
-    };
-    client.on("error", onError);
-    try {
-      // pg reads query_timeout from a query's config; @types/pg does not list it.
-      const statement = { text: stageJobs(jobs), values: params, query_timeout: WAIT_FOR_THE_COMMIT_MS };
-      return await client.query<StagedRow>(statement);
-    } catch (error) {
-      // An error the database sent: it rolled the statement back.
-      if (error instanceof pg.DatabaseError) throw error;
-      broken ??= error as Error;
-      throw new CommitOutcomeUnknown((error as Error).message);
-    } finally {
-      client.removeListener("error", onError);
-      client.release(broken);
-    }
+  // connection lost while the statement ran (it may have committed).
+  function stageOnce(jobs: number, params: unknown[]): Promise<pg.QueryResult<StagedRow>> {
+    return withClient(pool, async (client, markBroken) => {
+      try {
+        // pg reads query_timeout from a query's config; @types/pg does not list it.
+        const statement = { text: stageJobs(jobs), values: params, query_timeout: WAIT_FOR_THE_COMMIT_MS };
+        return await client.query<StagedRow>(statement);
+      } catch (error) {
+        // An error the database sent: it rolled the statement back.
+        if (error instanceof pg.DatabaseError) throw error;
+        markBroken(error as Error);
+        throw new CommitOutcomeUnknown((error as Error).message);
+      }
+    });
   }
 
   return {
