@@ -5,8 +5,19 @@ import { parseArgs } from "node:util";
 import { type Cluster, startCluster } from "./cluster.ts";
 import { killChildren } from "./processes.ts";
 import { batch, type Bench, burst, freshness, moverAlone, ms, oneDay, type Row, single, stream } from "./scenarios.ts";
+import { bigBatches, stalledUploads } from "./stalled-uploads.ts";
 
-const SCENARIOS = { single, batch, "one-day": oneDay, freshness, burst, stream, mover: moverAlone };
+const SCENARIOS = {
+  single,
+  batch,
+  "one-day": oneDay,
+  freshness,
+  burst,
+  stream,
+  mover: moverAlone,
+  stalled: stalledUploads,
+  "big-batches": bigBatches,
+};
 type ScenarioName = keyof typeof SCENARIOS;
 
 const { values: options } = parseArgs({
@@ -57,6 +68,10 @@ const LEGEND = `How to read it:
   empty rides table with its partitions.
 - freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
+- stalled: 300 connections each declare a 16,000,000-byte body, send all but its last byte and stall for 20 s
+  while one honest sender posts a ride every 100 ms (its acks are the latency columns); peak RSS is the point.
+- big-batches: 200 senders each POST one 10,000-ride JSON body at once and resend after Retry-After on a 503
+  until taken; the ack columns are each sender's time to its 202, peak RSS is the point.
 - burst: 100-ride POSTs at 100/s for 60 s, then 10/s for 30 s (open loop); drain = last commit of a burst ride
   minus the end of the burst; peak backlog sampled from staging every 250 ms.
 - stream: 64 WebSocket streams (bench/load/stream.ts, own process), each keeping 4 one-ride frames unanswered,

@@ -45,7 +45,7 @@ const SERVERS: ServerKind[] = ["service", "naive", "queue"];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A server of kind on a fresh database of its own, with a small pool for the bench's own queries. */
-async function launch(bench: Bench, kind: ServerKind) {
+export async function launch(bench: Bench, kind: ServerKind) {
   const database = await bench.cluster.createDatabase();
   // The service migrates its database itself; the naive baseline writes into the same schema,
   // and both baselines validate against its travel_types.

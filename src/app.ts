@@ -4,8 +4,11 @@ import type pg from "pg";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import { docsRoutes } from "./docs/openapi.ts";
 import { type ApiKey, apiKeyAuth } from "./auth/api-keys.ts";
+import { onlyLoopbackHosts } from "./auth/loopback-host.ts";
 import { refuseWhileDraining } from "./http/draining.ts";
 import { healthRoutes } from "./http/health.ts";
+import type { MemoryBudget } from "./http/memory-budget.ts";
+import { requireHost } from "./http/require-host.ts";
 import { notFound, onError } from "./http/problem.ts";
 import type { Backlog } from "./intake/backlog.ts";
 import { intakeRoutes } from "./intake/routes.ts";
@@ -30,6 +33,7 @@ export type AppDeps = {
   shuttingDown: () => boolean;
   timeZone: string;
   bodyLimitBytes: number;
+  memoryBudget: MemoryBudget;
   maxRidesPerRequest: number;
   log: Logger;
   metrics: Metrics;
@@ -43,9 +47,13 @@ export function createApp(deps: AppDeps) {
   const app = new Hono()
     .use(requestId())
     .use(observeRequests(deps.log, deps.metrics))
+    .use("*", requireHost())
+    .use("*", deps.apiKeys.length === 0 ? onlyLoopbackHosts() : (_, next) => next())
     .use("*", refuseWhileDraining(deps.draining))
-    // Every /v1 route needs a key; a route that needs one scope says so here.
+    // Every /v1 route needs a key; a route that needs one scope says so here. The
+    // dashboard's page holds no data: its numbers and the metrics need a read key.
     .use("/v1/*", auth("ingest", "read"))
+    .on("GET", ["/dashboard/stats", "/metrics"], auth("read"))
     .on("POST", "/v1/rides", auth("ingest"))
     .on("GET", "/v1/rides/:id", auth("read"))
     .on("POST", "/v1/query", auth("read"))

@@ -64,6 +64,9 @@ const ConfigSchema = v.object({
   ),
   BODY_LIMIT_BYTES: integer("BODY_LIMIT_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   MAX_RIDES_PER_REQUEST: integer("MAX_RIDES_PER_REQUEST", 10_000, 1, 1_000_000),
+  INTAKE_MEMORY_BUDGET_BYTES: integer("INTAKE_MEMORY_BUDGET_BYTES", 32 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+  HEADERS_TIMEOUT_MS: integer("HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+  BODY_TIMEOUT_MS: integer("BODY_TIMEOUT_MS", 60_000, 100, 3_600_000),
   MOVER_CHUNK_ROWS: integer("MOVER_CHUNK_ROWS", 20_000, 1, 1_000_000),
   STAGING_DURABILITY: v.optional(
     v.picklist(["unlogged", "logged"], "STAGING_DURABILITY must be unlogged or logged"),
@@ -113,6 +116,9 @@ export type Config = {
   timeZone: string;
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
+  intakeMemoryBudgetBytes: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
   moverChunkRows: number;
   stagingDurability: "unlogged" | "logged";
   dataDir: string;
@@ -149,6 +155,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       "Invalid configuration:\n  - DIRECT_DATABASE_URL and ANALYTICS_DATABASE_URL need DATABASE_URL (unset, the embedded PostgreSQL serves all three)",
     );
   }
+  if (c.BODY_LIMIT_BYTES > c.INTAKE_MEMORY_BUDGET_BYTES) {
+    // A body the budget can never hold would be answered 503 forever instead of 413.
+    throw new Error(
+      `Invalid configuration:\n  - BODY_LIMIT_BYTES=${c.BODY_LIMIT_BYTES} must not exceed INTAKE_MEMORY_BUDGET_BYTES=${c.INTAKE_MEMORY_BUDGET_BYTES}`,
+    );
+  }
   return {
     databaseUrl: c.DATABASE_URL,
     directDatabaseUrl: c.DIRECT_DATABASE_URL,
@@ -163,6 +175,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     timeZone: c.RIDES_TIME_ZONE,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     maxRidesPerRequest: c.MAX_RIDES_PER_REQUEST,
+    intakeMemoryBudgetBytes: c.INTAKE_MEMORY_BUDGET_BYTES,
+    headersTimeoutMs: c.HEADERS_TIMEOUT_MS,
+    bodyTimeoutMs: c.BODY_TIMEOUT_MS,
     moverChunkRows: c.MOVER_CHUNK_ROWS,
     stagingDurability: c.STAGING_DURABILITY,
     dataDir: c.DATA_DIR,

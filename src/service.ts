@@ -4,6 +4,8 @@ import { PgBoss } from "pg-boss";
 import { createApp } from "./app.ts";
 import { type Config, loadPostgresTimeZones } from "./config.ts";
 import { createPool } from "./db/client.ts";
+import { answerClientError } from "./http/client-error.ts";
+import { createMemoryBudget, type MemoryBudget } from "./http/memory-budget.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { createBacklog } from "./intake/backlog.ts";
 import { createJobEvents } from "./intake/job-events.ts";
@@ -18,7 +20,7 @@ import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { createAnalytics } from "./query/analytics.ts";
 
-export type Service = { url: string; app: ReturnType<typeof createApp>; stop: () => Promise<void> };
+export type Service = { url: string; app: ReturnType<typeof createApp>; memoryBudget: MemoryBudget; stop: () => Promise<void> };
 
 /**
  * Database → migrations → mover workers and rollup folder → HTTP. stop() undoes it in reverse, letting in-flight work finish.
@@ -66,8 +68,9 @@ export async function startService(config: Config & { databaseUrl: string }, log
   let draining = false;
 
   const stager = createStager(pool, config.timeZone, worker.wake);
+  const memoryBudget = createMemoryBudget(config.intakeMemoryBudgetBytes);
   const backlog = createBacklog(pool, config.stagingMaxRides);
-  const metrics = createMetrics(pool, analytics.pool);
+  const metrics = createMetrics({ pool, analyticsPool: analytics.pool, memoryBudget });
   const events = createJobEvents({
     listenUrl: directUrl,
     pool,
@@ -77,6 +80,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
   const streams = createStreamIntake({
     stager,
     backlog,
+    memoryBudget,
     events,
     apiKeys: config.apiKeys,
     timeZone: config.timeZone,
@@ -99,6 +103,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     shuttingDown: () => shuttingDown,
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
+    memoryBudget,
     maxRidesPerRequest: config.maxRidesPerRequest,
     log,
     metrics,
@@ -113,14 +118,32 @@ export async function startService(config: Config & { databaseUrl: string }, log
   });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    const s = serve(
+      {
+        fetch: app.fetch,
+        hostname: config.host,
+        port: config.port,
+        serverOptions: {
+          headersTimeout: config.headersTimeoutMs,
+          // Node counts this from the request's first byte, so the body gets at least BODY_TIMEOUT_MS.
+          requestTimeout: config.headersTimeoutMs + config.bodyTimeoutMs,
+          // How often Node looks for requests past those timeouts (its default, 30 s, would stretch them).
+          connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
+          // Answered by requireHost as problem+json instead of Node's empty 400.
+          requireHostHeader: false,
+        },
+      },
+      () => resolve(s),
+    );
   });
   server.on("upgrade", streams.upgrade);
+  server.on("clientError", answerClientError(config));
   const { port } = server.address() as AddressInfo;
 
   return {
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     app,
+    memoryBudget,
     async stop() {
       // /readyz turns 503 first, so a load balancer stops sending here while requests are still served.
       shuttingDown = true;

@@ -19,7 +19,8 @@ export class RidesApiError extends Error {
 
 export type RetryPolicy = { attempts: number; baseDelayMs: number; maxDelayMs: number };
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 250, maxDelayMs: 10_000 };
-const RETRYABLE = new Set([429, 503]);
+/** 502 is an outcome the service could not learn (a broken database connection): like a lost answer, it is resent. */
+const RETRYABLE = new Set([429, 502, 503]);
 const POLL_AT_ONCE = 16;
 
 export type ClientOptions = {
@@ -44,7 +45,7 @@ function backoff(policy: RetryPolicy, attempt: number, retryAfter: string | null
 export function createClient({ baseUrl, apiKey, retry = DEFAULT_RETRY, onRetry }: ClientOptions) {
   const root = baseUrl.replace(/\/+$/, "");
 
-  /** One call, retried on 429/503 and on connection errors (the request is idempotent or carries an Idempotency-Key). */
+  /** One call, retried on 429/502/503 and on connection errors (the request is idempotent or carries an Idempotency-Key). */
   async function call<T>(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<T> {
     const headers: Record<string, string> = { accept: "application/json", ...init.headers };
     if (apiKey) headers.authorization = `Bearer ${apiKey}`;

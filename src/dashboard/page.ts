@@ -1,16 +1,4 @@
 import { html, raw } from "hono/html";
-import type { Job } from "../jobs/status.ts";
-import type { DashboardView } from "./stats.ts";
-
-const seconds = (value: number | null) => (value === null ? "–" : `${value.toFixed(2)} s`);
-
-const jobRows = (jobs: Job[]) =>
-  jobs.length === 0
-    ? html`<tr><td colspan="4" class="none">none</td></tr>`
-    : jobs.map(
-        (job) =>
-          html`<tr><td><a href="/v1/jobs/${job.job_id}">${job.job_id}</a></td><td>${job.status}</td><td>${job.received_at}</td><td>${job.error ?? ""}</td></tr>`,
-      );
 
 const STYLE = `
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2433; background: #f6f7f9; }
@@ -21,10 +9,17 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 15px; margin: 0 0 8px; 
 .value { font-size: 28px; font-weight: 600; } .label { color: #667; }
 section { margin-bottom: 16px; } table { border-collapse: collapse; width: 100%; }
 td, th { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef0f3; } .none { color: #889; }
-#chart-box { height: 320px; }`;
+#chart-box { height: 320px; }
+#key-form { background: #fff4e5; border: 1px solid #f0c36d; border-radius: 8px; padding: 12px 16px; margin-bottom: 16px; }
+#key-error { color: #b3261e; margin-left: 8px; }`;
 
-/** The dashboard, rendered with the current numbers; dashboard.js then refreshes them from /dashboard/stats. */
-export function dashboardPage(stats: DashboardView) {
+const blank = "–";
+
+/**
+ * The dashboard's page holds no data: dashboard.js fills it from /dashboard/stats, with
+ * the read key it asks for once when the service has API keys (kept in sessionStorage).
+ */
+export function dashboardPage() {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -34,27 +29,30 @@ export function dashboardPage(stats: DashboardView) {
 </head>
 <body>
 <h1>rides-ingest</h1>
-<div class="updated">updated <span id="updated-at">${stats.at}</span> · refreshes every 5 s · <a href="/docs">API docs</a> · <a href="/metrics">metrics</a></div>
+<div class="updated">updated <span id="updated-at">${blank}</span> · refreshes every 5 s · <a href="/docs">API docs</a> · <a href="/metrics">metrics</a></div>
+<form id="key-form" hidden>
+  <label>This service needs an API key with the <code>read</code> scope: <input id="key" type="password" autocomplete="off" required></label>
+  <button type="submit">Show the dashboard</button><span id="key-error"></span>
+</form>
 <div class="cards">
   <div class="card"><div class="label">intake, rides in the last minute</div>
-    <div class="value" id="intake-last-minute">${stats.intake.lastMinute}</div>
-    <div class="label"><span id="intake-last-hour">${stats.intake.lastHour}</span> in the last hour, <span id="streams-open">${stats.openStreams}</span> streams open here</div></div>
+    <div class="value" id="intake-last-minute">${blank}</div>
+    <div class="label"><span id="intake-last-hour">${blank}</span> in the last hour, <span id="streams-open">${blank}</span> streams open here</div></div>
   <div class="card"><div class="label">staging backlog, rides</div>
-    <div class="value" id="backlog-rides">${stats.backlog.rides}</div>
-    <div class="label"><span id="backlog-jobs">${stats.backlog.jobs}</span> jobs, oldest <span id="backlog-oldest">${seconds(stats.backlog.oldestAgeSeconds)}</span></div></div>
+    <div class="value" id="backlog-rides">${blank}</div>
+    <div class="label"><span id="backlog-jobs">${blank}</span> jobs, oldest <span id="backlog-oldest">${blank}</span></div></div>
   <div class="card"><div class="label">freshness, ack → stored (p50)</div>
-    <div class="value" id="freshness-p50">${seconds(stats.freshness.p50)}</div>
-    <div class="label">p95 <span id="freshness-p95">${seconds(stats.freshness.p95)}</span> over <span id="freshness-jobs">${stats.freshness.jobs}</span> jobs in ${stats.freshness.windowMinutes} min</div></div>
+    <div class="value" id="freshness-p50">${blank}</div>
+    <div class="label">p95 <span id="freshness-p95">${blank}</span> over <span id="freshness-jobs">${blank}</span> jobs in <span id="freshness-window">${blank}</span> min</div></div>
   <div class="card"><div class="label">jobs done / failed / lost</div>
-    <div class="value"><span id="jobs-done">${stats.jobs.done}</span> / <span id="jobs-failed">${stats.jobs.failed}</span> / <span id="jobs-lost">${stats.jobs.lost}</span></div>
-    <div class="label"><span id="jobs-queued">${stats.jobs.queued}</span> queued</div></div>
+    <div class="value"><span id="jobs-done">${blank}</span> / <span id="jobs-failed">${blank}</span> / <span id="jobs-lost">${blank}</span></div>
+    <div class="label"><span id="jobs-queued">${blank}</span> queued</div></div>
 </div>
-<section><h2>Rides per hour by travel type, <span id="chart-range">${stats.ridesPerHour.days} days to ${stats.ridesPerHour.until}</span></h2>
+<section><h2>Rides per hour by travel type, <span id="chart-range">${blank} days to ${blank}</span></h2>
   <div id="chart-box"><canvas id="rides-per-hour" aria-label="rides per hour by travel type"></canvas></div></section>
 <section><h2>Failed and lost jobs (newest 10 each)</h2>
   <table><thead><tr><th>job</th><th>status</th><th>received</th><th>error</th></tr></thead>
-  <tbody id="problem-jobs">${jobRows([...stats.failed, ...stats.lost])}</tbody></table></section>
-<script type="application/json" id="initial-stats">${raw(JSON.stringify(stats).replaceAll("<", "\\u003c"))}</script>
+  <tbody id="problem-jobs"><tr><td colspan="4" class="none">none</td></tr></tbody></table></section>
 <script src="/dashboard/chart.js"></script>
 <script src="/dashboard/dashboard.js"></script>
 </body>

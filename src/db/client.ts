@@ -27,29 +27,41 @@ export function createPool(url: string, { max = 8, connectTimeoutMs = 5_000, que
 }
 
 /**
- * Runs work in one transaction on a pooled client. The pool takes its own 'error'
- * listener off a client it hands out; a connection that dies between two statements
- * (a database restart) would then emit an unheard 'error' and crash the process. The
- * listener here hears it, the next statement rejects, and the broken client is
- * destroyed instead of going back to the pool.
+ * Runs work on a pooled client. The pool takes its own 'error' listener off a client it
+ * hands out; a connection that dies while work holds it (a database restart) would then
+ * emit an unheard 'error' and crash the process. The listener here hears it, and a
+ * client that broke, or that work marks broken, is destroyed instead of going back to
+ * the pool.
  */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient, markBroken: (error: Error) => void) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
-  const onError = (error: Error) => {
-    broken = error;
+  const markBroken = (error: Error) => {
+    broken ??= error;
   };
-  client.on("error", onError);
+  client.on("error", markBroken);
   try {
-    await client.query("BEGIN");
-    const result = await work(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (error) {
-    broken ??= await client.query("ROLLBACK").then(() => undefined, (rollbackError: Error) => rollbackError);
-    throw error;
+    return await work(client, markBroken);
   } finally {
-    client.removeListener("error", onError);
+    client.removeListener("error", markBroken);
     client.release(broken);
   }
+}
+
+/** Runs work in one transaction on a pooled client; a client whose ROLLBACK fails is not reused. */
+export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pool, async (client, markBroken) => {
+    try {
+      await client.query("BEGIN");
+      const result = await work(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(markBroken);
+      throw error;
+    }
+  });
 }

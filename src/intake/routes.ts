@@ -1,18 +1,20 @@
 import { createHash } from "node:crypto";
-import { Hono, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import type { HttpBindings } from "@hono/node-server";
+import { type Context, Hono } from "hono";
 import { describeRoute } from "hono-openapi";
 import type pg from "pg";
 import * as v from "valibot";
 import { isTimeZone } from "../config.ts";
 import { ACCEPTED_RESPONSE, problem, RIDES_REQUEST_BODY, UNAVAILABLE } from "../docs/openapi.ts";
+import type { MemoryBudget } from "../http/memory-budget.ts";
 import { mediaTypeOf } from "../http/media-type.ts";
-import { Problem } from "../http/problem.ts";
+import { Problem, RETRY_AFTER_SECONDS } from "../http/problem.ts";
+import { readBody } from "../http/read-body.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import { getJob, type Job } from "../jobs/status.ts";
 import { MEDIA_TYPES, readRides, rideReport, TooManyRides, UnreadableBody } from "../rides/index.ts";
 import type { Backlog } from "./backlog.ts";
-import type { IdempotencyKey, Stager } from "./stager.ts";
+import { CommitOutcomeUnknown, type IdempotencyKey, type Stager } from "./stager.ts";
 
 export type IntakeOptions = {
   onRead: (accepted: number, rejected: number) => void;
@@ -21,6 +23,7 @@ export type IntakeOptions = {
   backlog: Backlog;
   timeZone: string;
   bodyLimitBytes: number;
+  memoryBudget: MemoryBudget;
   maxRidesPerRequest: number;
   waitStoredTimeoutMs: number;
 };
@@ -38,53 +41,12 @@ const IntakeQuery = v.strictObject(
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function intakeRoutes(options: IntakeOptions) {
-  const { pool, stager, backlog, timeZone, bodyLimitBytes, maxRidesPerRequest, waitStoredTimeoutMs, onRead } = options;
-  const tooLarge = () => {
-    throw new Problem(413, `the body is larger than ${bodyLimitBytes} bytes; split it into smaller batches`);
-  };
-  const limitStream = bodyLimit({ maxSize: bodyLimitBytes, onError: tooLarge });
-  // A body with a Content-Length is checked by its header (Node's parser holds it to that
-  // length) and then read straight from the socket; hono's bodyLimit would first turn
-  // every request into a web stream, a tenth of a small request's CPU. Chunked bodies
-  // are counted by bodyLimit as they arrive.
-  const limitBody: MiddlewareHandler = (c, next) => {
-    const length = c.req.header("content-length");
-    if (length === undefined || c.req.header("transfer-encoding") !== undefined) return limitStream(c, next);
-    if (Number(length) > bodyLimitBytes) tooLarge();
-    return next();
-  };
-  return new Hono().post(
-    "/v1/rides",
-    describeRoute({
-      tags: ["rides"],
-      summary: "Send rides",
-      description: "Validates every ride, commits the valid ones with a job and answers 202 once they are committed.",
-      parameters: [
-        { name: "tz", in: "query", required: false, schema: { type: "string" }, description: `IANA zone for times without an offset (default ${timeZone})` },
-        { name: "wait", in: "query", required: false, schema: { type: "string", enum: ["stored"] }, description: "answer 200 with the final job once the rides are stored (bounded by WAIT_STORED_TIMEOUT_MS, then 202)" },
-        { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", maxLength: 255 }, description: "the same key with the same body returns the first job; with another body, 422" },
-      ],
-      requestBody: RIDES_REQUEST_BODY,
-      responses: {
-        202: ACCEPTED_RESPONSE,
-        400: problem("Unreadable body, bad tz or a Content-Type sent twice"),
-        413: problem("Body or ride count over the limit"),
-        415: problem("Unsupported Content-Type"),
-        422: problem("No ride is valid; rejected lists the first rides with their reasons, rejected_count all of them"),
-        503: UNAVAILABLE,
-      },
-    }),
-    limitBody,
-    async (c) => {
-      const mediaType = mediaTypeOf(c, MEDIA_TYPES);
-      const query = validateQuery(c, IntakeQuery);
-      const zone = query.tz ?? timeZone;
-      const key = c.req.header("idempotency-key");
-      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-        throw new Problem(400, "header Idempotency-Key: must be 1 to 255 printable ASCII characters without spaces");
-      }
+  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead } = options;
 
-      const body = await c.req.arrayBuffer();
+  /** Reads, checks and stages the body, holding its bytes in the memory budget until the rides are staged or refused. */
+  async function take(c: Context<{ Bindings: HttpBindings }>, mediaType: string, zone: string, key: string | undefined) {
+    const { body, release } = await readBody(c, { limitBytes: bodyLimitBytes, budget: memoryBudget });
+    try {
       let text: string;
       try {
         text = utf8.decode(body);
@@ -105,25 +67,80 @@ export function intakeRoutes(options: IntakeOptions) {
       if (accepted.length === 0) {
         throw new Problem(422, `none of the ${rejected.length} rides is valid; nothing was accepted`, { accepted: 0, ...report });
       }
-
       const idempotency = key === undefined ? undefined : { key, hash: requestHash(mediaType, zone, body) };
       await backlog.admit(accepted.length);
-      const staged = await stager.stage(accepted, idempotency);
+      const staged = await stager.stage(accepted, idempotency).catch((error) => {
+        throw error instanceof CommitOutcomeUnknown ? outcomeUnknown(key) : error;
+      });
+      return { staged, idempotency, accepted: accepted.length, report };
+    } finally {
+      release();
+    }
+  }
+
+  return new Hono<{ Bindings: HttpBindings }>().post(
+    "/v1/rides",
+    describeRoute({
+      tags: ["rides"],
+      summary: "Send rides",
+      description: "Validates every ride, commits the valid ones with a job and answers 202 once they are committed.",
+      parameters: [
+        { name: "tz", in: "query", required: false, schema: { type: "string" }, description: `IANA zone for times without an offset (default ${timeZone})` },
+        { name: "wait", in: "query", required: false, schema: { type: "string", enum: ["stored"] }, description: "answer 200 with the final job once the rides are stored (bounded by WAIT_STORED_TIMEOUT_MS, then 202)" },
+        { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", maxLength: 255 }, description: "the same key with the same body returns the first job; with another body, 422" },
+      ],
+      requestBody: RIDES_REQUEST_BODY,
+      responses: {
+        202: ACCEPTED_RESPONSE,
+        400: problem("Unreadable body, bad tz or a Content-Type sent twice"),
+        408: problem("The body did not arrive within BODY_TIMEOUT_MS"),
+        413: problem("Body or ride count over the limit"),
+        415: problem("Unsupported Content-Type"),
+        422: problem("No ride is valid; rejected lists the first rides with their reasons, rejected_count all of them"),
+        502: problem("The database connection broke during the commit: outcome unknown, resend with the same Idempotency-Key"),
+        503: UNAVAILABLE,
+      },
+    }),
+    async (c) => {
+      const mediaType = mediaTypeOf(c, MEDIA_TYPES);
+      const query = validateQuery(c, IntakeQuery);
+      const zone = query.tz ?? timeZone;
+      const key = c.req.header("idempotency-key");
+      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+        throw new Problem(400, "header Idempotency-Key: must be 1 to 255 printable ASCII characters without spaces");
+      }
+
+      const { staged, idempotency, accepted, report } = await take(c, mediaType, zone, key);
       const jobId = staged.created ? staged.jobId : await firstJobFor(pool, idempotency!);
       const headers: Record<string, string> = { Location: `/v1/jobs/${jobId}` };
       if (!staged.created) headers["Idempotent-Replayed"] = "true";
 
-      const job = query.wait ? await waitUntilFinished(pool, jobId, waitStoredTimeoutMs) : undefined;
+      // The rides are committed from here on: a database that fails while the answer waits
+      // for the move turns it into the 202 it already deserves, never into a 503.
+      const job = query.wait ? await waitUntilFinished(pool, jobId, waitStoredTimeoutMs).catch(() => undefined) : undefined;
       if (job && job.status !== "queued") return c.json({ ...job, ...report }, 200, headers);
       const status = staged.created ? "queued" : ((await getJob(pool, jobId))?.status ?? "queued");
-      return c.json({ job_id: jobId, status, accepted: accepted.length, ...report }, 202, headers);
+      return c.json({ job_id: jobId, status, accepted, ...report }, 202, headers);
     },
   );
 }
 
+/** Not a 503, which promises nothing was taken: the sender is told how to find out. */
+function outcomeUnknown(key: string | undefined): Problem {
+  const lost = "the connection to the database broke while this request's rides were being committed: they may or may not have been taken";
+  return new Problem(
+    502,
+    key === undefined
+      ? `${lost}. Sending the request again is safe (a ride sent again replaces itself) but may leave a second job; an Idempotency-Key would tell which`
+      : `${lost}. Send the request again with the same Idempotency-Key: if they were taken you get their job (Idempotent-Replayed: true), if not they are taken then`,
+    { outcome: "unknown" },
+    { "retry-after": String(RETRY_AFTER_SECONDS) },
+  );
+}
+
 /** The same body sent with another media type or zone is different rides, so they are hashed too. */
-function requestHash(mediaType: string, zone: string, body: ArrayBuffer): string {
-  return createHash("sha256").update(`${mediaType}\n${zone}\n`).update(new Uint8Array(body)).digest("hex");
+function requestHash(mediaType: string, zone: string, body: Buffer): string {
+  return createHash("sha256").update(`${mediaType}\n${zone}\n`).update(body).digest("hex");
 }
 
 async function firstJobFor(pool: pg.Pool, { key, hash }: IdempotencyKey): Promise<number> {

@@ -1,4 +1,5 @@
-import type pg from "pg";
+import pg from "pg";
+import { withClient } from "../db/client.ts";
 import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
 
@@ -37,6 +38,9 @@ WITH input AS MATERIALIZED (
 SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
 }
 
+/** The staging statement was sent and the connection broke before its answer: the rides may or may not be committed. */
+export class CommitOutcomeUnknown extends Error {}
+
 type StagedRow = { job_id: number; received_at: Date; created: boolean };
 const DEADLOCK = "40P01";
 
@@ -54,6 +58,14 @@ type Waiting = {
 /** Most rides and jobs one statement carries; beyond them waiting requests go in the next one. */
 export const MAX_RIDES_PER_STATEMENT = 50_000;
 export const MAX_JOBS_PER_STATEMENT = 1_000;
+/**
+ * pg's query_timeout answers the caller without cancelling the statement, which then
+ * may still commit: its 503 would say "not taken" of rides that are. A statement that
+ * stages rides is therefore waited for as long as the database takes (a broken
+ * connection still ends it). 0 would mean the pool's timeout, so it is the longest
+ * timer Node holds, about 24 days.
+ */
+const WAIT_FOR_THE_COMMIT_MS = 2 ** 31 - 1;
 /** Two statements in flight let the next batch gather while one commits. */
 const MAX_IN_FLIGHT = 2;
 
@@ -109,7 +121,7 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
   // which staged nothing and can simply run again.
   async function stageWithRetry(jobs: number, params: unknown[], attempt = 1): Promise<pg.QueryResult<StagedRow>> {
     try {
-      return await pool.query<StagedRow>(stageJobs(jobs), params);
+      return await stageOnce(jobs, params);
     } catch (error) {
       if ((error as { code?: string }).code !== DEADLOCK || attempt >= 3) throw error;
       return stageWithRetry(jobs, params, attempt + 1);
@@ -121,6 +133,23 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
       const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
       waiting.push({ rides: rides.length, months, json: JSON.stringify(rides), idempotency, unit, resolve, reject });
     });
+
+  // On a client of its own, so a failure to connect (nothing sent) is told apart from a
+  // connection lost while the statement ran (it may have committed).
+  function stageOnce(jobs: number, params: unknown[]): Promise<pg.QueryResult<StagedRow>> {
+    return withClient(pool, async (client, markBroken) => {
+      try {
+        // pg reads query_timeout from a query's config; @types/pg does not list it.
+        const statement = { text: stageJobs(jobs), values: params, query_timeout: WAIT_FOR_THE_COMMIT_MS };
+        return await client.query<StagedRow>(statement);
+      } catch (error) {
+        // An error the database sent: it rolled the statement back.
+        if (error instanceof pg.DatabaseError) throw error;
+        markBroken(error as Error);
+        throw new CommitOutcomeUnknown((error as Error).message);
+      }
+    });
+  }
 
   return {
     stage(rides: Ride[], idempotency?: IdempotencyKey): Promise<StagedJob> {

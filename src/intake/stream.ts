@@ -7,6 +7,7 @@ import { type WebSocket, WebSocketServer } from "ws";
 import { type ApiKey, keyScopes } from "../auth/api-keys.ts";
 import { isTimeZone, type StreamLimits } from "../config.ts";
 import { problem as problemDoc } from "../docs/openapi.ts";
+import type { MemoryBudget } from "../http/memory-budget.ts";
 import { knownProblem, Problem, problemBody, RETRY_AFTER_SECONDS, UNEXPECTED } from "../http/problem.ts";
 import type { Job } from "../jobs/status.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -35,6 +36,7 @@ export const CLOSE = {
 export type StreamOptions = {
   stager: Stager;
   backlog: Backlog;
+  memoryBudget: MemoryBudget;
   events: JobEvents;
   apiKeys: ApiKey[];
   timeZone: string;
@@ -94,7 +96,7 @@ class ProtocolError extends Error {
  * after its commit, in frame order. See docs/streaming.md for the protocol.
  */
 export function createStreamIntake(options: StreamOptions) {
-  const { stager, backlog, events, timeZone, bodyLimitBytes, maxRidesPerRequest, limits, metrics, log } = options;
+  const { stager, backlog, memoryBudget, events, timeZone, bodyLimitBytes, maxRidesPerRequest, limits, metrics, log } = options;
   const scopesOf = keyScopes(options.apiKeys);
   const streams = new Set<Stream>();
   let lastClosed: (() => void) | undefined;
@@ -205,17 +207,27 @@ export function createStreamIntake(options: StreamOptions) {
     stream.inFlight++;
     // Past the bound the socket is not read: TCP pushes back on the sender.
     if (stream.inFlight >= limits.maxInFlight) stream.ws.pause();
-    void answer(stream, frame).then((result) => {
+    void answer(stream, frame, data.length).then((result) => {
       pending.answer = result;
       sendAnswers(stream);
     });
   }
 
-  async function answer(stream: Stream, frame: { seq: number; rides: unknown; unknown?: string }): Promise<Answer> {
+  /** `bytes` of the frame are held in the memory budget shared with POST bodies until its rides are staged or refused. */
+  async function answer(stream: Stream, frame: { seq: number; rides: unknown; unknown?: string }, bytes: number): Promise<Answer> {
     const { seq } = frame;
     const offered = Array.isArray(frame.rides) ? frame.rides.length : 0;
     let rejected: ReturnType<typeof checkCandidates>["rejected"] = [];
+    const release = memoryBudget.tryReserve(bytes);
     try {
+      if (!release) {
+        throw new Problem(
+          503,
+          `the service already holds ${memoryBudget.reserved()} bytes of request bodies (INTAKE_MEMORY_BUDGET_BYTES ${memoryBudget.limitBytes}); nothing from this frame was accepted, send it again later`,
+          {},
+          { "retry-after": String(RETRY_AFTER_SECONDS) },
+        );
+      }
       if (frame.unknown) throw new Problem(400, `frame field "${frame.unknown}": is not a known field (seq, rides)`);
       if (!Array.isArray(frame.rides)) throw new Problem(400, "frame field \"rides\": must be an array of rides");
       let read: ReturnType<typeof checkCandidates>;
@@ -251,6 +263,8 @@ export function createStreamIntake(options: StreamOptions) {
       // A 422 rejected every ride; any other refusal took none of them.
       const refused = problem.status === 422 ? 0 : offered;
       return { text: JSON.stringify({ seq, error: body }), outcome: String(problem.status), rides: { accepted: 0, rejected: rejected.length, refused } };
+    } finally {
+      release?.();
     }
   }
 

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { MemoryBudget } from "../http/memory-budget.ts";
 import { JOB_STATUSES } from "../jobs/status.ts";
 import { jobCounts, jobsFinishedAfter, newestJobId, pendingRollupChanges, stagingBacklog } from "./database-stats.ts";
 
@@ -18,7 +19,7 @@ SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_
             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8 AS seconds`;
 
 /** `analyticsPool` serves ANALYTICS_DATABASE_URL (a standby, maybe). */
-export function createMetrics(pool: pg.Pool, analyticsPool: pg.Pool) {
+export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.Pool; analyticsPool: pg.Pool; memoryBudget: MemoryBudget }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -108,6 +109,14 @@ export function createMetrics(pool: pg.Pool, analyticsPool: pg.Pool) {
     help: "Streams closed, by WebSocket close code",
     labelNames: ["code"] as const,
     registers,
+  });
+  new Gauge({
+    name: "rides_intake_memory_reserved_bytes",
+    help: `Bytes of request bodies held now, of INTAKE_MEMORY_BUDGET_BYTES (${memoryBudget.limitBytes}); past it intake answers 503`,
+    registers,
+    collect() {
+      this.set(memoryBudget.reserved());
+    },
   });
 
   // Jobs finished before this process started were counted by its predecessor.

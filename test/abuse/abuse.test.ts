@@ -2,6 +2,7 @@ import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { rawRequest } from "../support/raw-http.ts";
 import { LEAK, postOversized, ride, SAMPLE_CSV, startTestService, waitForJob } from "../support/service.ts";
 import { connectStream, connectStreamAt, openTestStream } from "../support/stream.ts";
 
@@ -21,6 +22,7 @@ beforeAll(async () => {
     API_KEYS: `${INGEST}:ingest,${READER}:read`,
     BODY_LIMIT_BYTES: "65536",
     MAX_RIDES_PER_REQUEST: "50",
+    HEADERS_TIMEOUT_MS: "1000",
   });
 });
 afterAll(async () => {
@@ -197,8 +199,26 @@ const CASES: Case[] = [
   { name: "a since of 30 February", method: "GET", path: "/v1/jobs?since=2026-02-30T00:00:00Z", headers: auth(READER), status: 400, detail: 'query parameter since: must be an ISO 8601 timestamp with offset, e.g. 2026-01-01T00:00:00Z: "2026-02-30T00:00:00Z" is not a real calendar date and time' },
   { name: "a since with a 75-minute offset", method: "GET", path: "/v1/jobs?since=2026-01-01T00:00:00%2B05:75", headers: auth(READER), status: 400, detail: /^query parameter since: must be an ISO 8601 timestamp with offset/ },
   { name: "a dashboard until of 30 February", method: "GET", path: "/dashboard/stats?until=2026-02-30T00:00:00Z", headers: auth(READER), status: 400, detail: 'query parameter until: must be an ISO 8601 timestamp with offset, e.g. 2013-01-06T00:00:00Z: "2026-02-30T00:00:00Z" is not a real calendar date and time' },
+  { name: "the dashboard's numbers without a key", method: "GET", path: "/dashboard/stats?days=31&until=2026-01-01T00:00:00Z", headers: { authorization: "" }, status: 401, detail: /valid API key/ },
+  { name: "the dashboard's numbers with an ingest key", method: "GET", path: "/dashboard/stats", status: 403, detail: "this API key lacks the read scope needed for GET /dashboard/stats" },
+  { name: "metrics without a key", method: "GET", path: "/metrics", headers: { authorization: "" }, status: 401, detail: /valid API key/ },
   { name: "DELETE on rides", method: "DELETE", path: "/v1/rides", status: 404, detail: "no route for DELETE /v1/rides" },
   { name: "PUT on a ride", method: "PUT", path: "/v1/rides/1", headers: auth(READER), body: one({}), status: 404, detail: "no route for PUT /v1/rides/1" },
+];
+
+/**
+ * Requests Node's HTTP parser refuses before the app sees them, written byte for byte on
+ * a socket of their own: each still gets its problem+json.
+ */
+const RAW_CASES: { name: string; request: string; status: number; detail: string | RegExp }[] = [
+  { name: "headers over 16 KiB", request: `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${"a".repeat(20_000)}\r\n\r\n`, status: 431, detail: "the request's headers are larger than 16384 bytes" },
+  { name: "Content-Length twice", request: `POST /v1/rides HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}`, status: 400, detail: /^the request is not valid HTTP\/1\.1: / },
+  { name: "Content-Length with chunked", request: `POST /v1/rides HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`, status: 400, detail: /^the request is not valid HTTP\/1\.1: / },
+  { name: "a Content-Length that is not a number", request: `POST /v1/rides HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1e3\r\n\r\n`, status: 400, detail: /^the request is not valid HTTP\/1\.1: / },
+  { name: "a request line that is not HTTP", request: "HELLO\r\n\r\n", status: 400, detail: /^the request is not valid HTTP\/1\.1: / },
+  { name: "a bad chunk size", request: `POST /v1/rides HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`, status: 400, detail: /^the request is not valid HTTP\/1\.1: / },
+  { name: "HTTP/1.1 without Host", request: "GET /v1/jobs HTTP/1.1\r\nConnection: close\r\n\r\n", status: 400, detail: "header Host is required in HTTP/1.1" },
+  { name: "headers that never finish (HEADERS_TIMEOUT_MS)", request: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", status: 408, detail: "the request's headers did not arrive within HEADERS_TIMEOUT_MS (1000 ms)" },
 ];
 
 /** Valid rides sent between the hostile requests: all of them must be stored. */
@@ -393,6 +413,13 @@ describe("the abuse corpus", () => {
     expect(stored.rows[0].n).toBe(CASES.length);
     // Nothing from a hostile request was stored.
     expect((await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id < $1", [VALID_FIRST_ID])).rows[0].n).toBe(0);
+  });
+
+  it(`answers each of the ${RAW_CASES.length} requests Node's parser refuses with its 4xx as problem+json`, async () => {
+    const answers = await Promise.all(RAW_CASES.map((c) => rawRequest(service.url, c.request)));
+    expect(answers.map((answer, i) => ({ name: RAW_CASES[i].name, status: answer.status, type: answer.headers["content-type"], problem: answer.body && { status: answer.body.status, title: typeof answer.body.title, detail: answer.body.detail } }))).toEqual(
+      RAW_CASES.map((c) => ({ name: c.name, status: c.status, type: "application/problem+json", problem: { status: c.status, title: "string", detail: typeof c.detail === "string" ? c.detail : expect.stringMatching(c.detail) } })),
+    );
   });
 
   it("stays healthy and takes the odd but valid: a BOM, CRLF line ends, quoted CSV, unicode", async () => {

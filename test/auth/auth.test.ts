@@ -67,6 +67,28 @@ describe("API keys", () => {
     expect((await getJson(service.url, "/v1/jobs?limit=1", bearer(ANALYST))).status).toBe(200);
   });
 
+  it("keeps the dashboard's numbers and /metrics behind a read key; the page itself holds no data", async () => {
+    await post(service.url, JSON.stringify(ride({ id: 610004 })), json, "/v1/rides", bearer(PRODUCER));
+    for (const path of ["/dashboard/stats", "/dashboard/stats?days=31&until=2013-02-01T00:00:00Z", "/metrics"]) {
+      const denied = await fetch(`${service.url}${path}`);
+      expect([path, denied.status, denied.headers.get("content-type")]).toEqual([path, 401, "application/problem+json"]);
+      expect([path, (await fetch(`${service.url}${path}`, { headers: bearer(PRODUCER) })).status]).toEqual([path, 403]);
+      const allowed = await fetch(`${service.url}${path}`, { headers: bearer(ANALYST) });
+      expect([path, allowed.status]).toEqual([path, 200]);
+    }
+    const page = await fetch(`${service.url}/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('id="key-form"');
+    // No count, job or backlog figure is in the page: every number is a placeholder until the script has a key.
+    expect(html.match(/id="(intake-last-minute|backlog-rides|jobs-done|jobs-queued)">([^<]*)</g)).toEqual([
+      'id="intake-last-minute">–<',
+      'id="backlog-rides">–<',
+      'id="jobs-done">–<',
+      'id="jobs-queued">–<',
+    ]);
+  });
+
   it("never writes a key to the log", () => {
     for (const line of logged) {
       for (const secret of [PRODUCER, ANALYST, ADMIN]) expect(line).not.toContain(secret);

@@ -11,6 +11,8 @@ const ARTIFACTS = new URL("../artifacts/", import.meta.url);
 const UNTIL = "2013-01-06T00:00:00+05:30";
 const DAYS = 6;
 
+const INGEST = "dashboard-test-ingest-key";
+const READ = "dashboard-test-read-key";
 let db: TestDatabase;
 let service: Service;
 let browser: Browser;
@@ -26,8 +28,8 @@ const ridesInWindow = async () =>
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  service = await startTestService(db.url);
-  const client = createClient({ baseUrl: service.url });
+  service = await startTestService(db.url, { API_KEYS: `${INGEST}:ingest,${READ}:read` });
+  const client = createClient({ baseUrl: service.url, apiKey: INGEST });
   const sent = await client.sendRides(SAMPLE_CSV, "text/csv");
   expect((await client.waitForJobs([sent.job_id], 15_000))[0].status).toBe("done");
   // A job acknowledged whose staged rides are gone is what a crash leaves behind: it is reported lost.
@@ -47,11 +49,22 @@ const chartTotals = () =>
   }));
 
 describe("the dashboard in headless Chromium", () => {
-  it("shows the numbers and the chart, links lost jobs, refreshes live and needs nothing from the internet", async () => {
+  it("asks for a read key once, then shows the numbers and the chart, links lost jobs, refreshes live and needs nothing from the internet", async () => {
     const page = await browser.context.newPage();
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
     await page.goto(`${service.url}/?until=${encodeURIComponent(UNTIL)}&days=${DAYS}`);
+
+    // The page holds no numbers: its script asks for a key with the read scope.
+    await page.locator("#key-form").waitFor({ state: "visible" });
+    expect(await page.textContent("#intake-last-minute")).toBe("–");
+    await page.fill("#key", INGEST);
+    await page.click("#key-form button");
+    await page.waitForFunction(() => document.getElementById("key-error")!.textContent === "that key lacks the read scope");
+    await page.fill("#key", READ);
+    await page.click("#key-form button");
+    await page.waitForFunction(() => document.body.dataset.renderedAt !== undefined);
+    expect(await page.isHidden("#key-form")).toBe(true);
 
     // Intake counts every ride acknowledged in the last minute: the sample's 200 and the lost job's 3.
     expect(await page.textContent("#intake-last-minute")).toBe("203");
@@ -76,12 +89,17 @@ describe("the dashboard in headless Chromium", () => {
     expect(painted).toBeGreaterThan(1000);
 
     // A new ride in the window: the page picks it up on its next refresh, without a reload.
-    const client = createClient({ baseUrl: service.url });
+    const client = createClient({ baseUrl: service.url, apiKey: INGEST });
     const sent = await client.sendRides(JSON.stringify(ride({ id: 777001 })), "application/json");
     await client.waitForJobs([sent.job_id], 15_000);
     await page.waitForFunction(() => document.getElementById("jobs-done")!.textContent === "2", null, { timeout: 15_000 });
     const after: { rides: number }[] = await page.evaluate(chartTotals);
     expect(after.reduce((sum, t) => sum + t.rides, 0)).toBe(expected + 1);
+
+    // The key is kept for the tab's session: a reload shows the numbers without asking again.
+    await page.reload();
+    await page.waitForFunction(() => document.getElementById("jobs-done")!.textContent === "2");
+    expect(await page.isHidden("#key-form")).toBe(true);
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: new URL("dashboard.png", ARTIFACTS).pathname, fullPage: true });

@@ -46,7 +46,7 @@ describe("/openapi.json", () => {
     expect(ride.properties.from_lat.anyOf[0]).toMatchObject({ type: "number", minimum: -90, maximum: 90 });
     const post = document.paths["/v1/rides"].post;
     expect(Object.keys(post.requestBody.content).sort()).toEqual(["application/json", "application/x-ndjson", "text/csv"]);
-    expect(Object.keys(post.responses).sort()).toEqual(["202", "400", "413", "415", "422", "503"]);
+    expect(Object.keys(post.responses).sort()).toEqual(["202", "400", "408", "413", "415", "422", "502", "503"]);
     expect(document.paths["/v1/jobs"].get.parameters.map((p: { name: string }) => p.name)).toEqual(["status", "since", "limit"]);
   });
 });

@@ -34,7 +34,8 @@ it("fault 2: PostgreSQL restarted (fast shutdown) under load: 503 + Retry-After 
 
   expect(whileDown.length).toBeGreaterThan(0);
   for (const s of whileDown) expect([s.status, s.retryAfter]).toEqual([503, "2"]);
-  expect(Object.keys(outcome.answers).sort()).toEqual(["202", "503"]);
+  // A statement whose connection the shutdown broke before it answered is 502 "outcome unknown": never a 503.
+  expect(Object.keys(outcome.answers).filter((status) => status !== "502").sort()).toEqual(["202", "503"]);
   expect(Math.max(...sent.map((s) => s.ms))).toBeLessThan(ANSWER_BOUND_MS);
   expect(outcome).toMatchObject({ lost: 0, failed: 0, queued: 0, missingFromDone: 0, duplicated: 0, storedUnacknowledged: 0 });
   expect(outcome.stored).toBe(outcome.acknowledged);

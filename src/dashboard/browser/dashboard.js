@@ -1,8 +1,12 @@
-// Runs in the browser: refreshes the server-rendered dashboard from /dashboard/stats.
+// Runs in the browser: fills the dashboard from /dashboard/stats and refreshes it. When the
+// service has API keys, the stats need a read key: the page asks for it once and keeps it in
+// sessionStorage (gone when the tab closes).
 const REFRESH_MS = 5000;
 const TRAVEL_TYPES = { 1: "long distance", 2: "point to point", 3: "hourly rental" };
 const COLOURS = { 1: "#7b5ea7", 2: "#2f7ed8", 3: "#f28f43" };
 const statsUrl = `/dashboard/stats${location.search}`;
+const KEY_ITEM = "rides-ingest-read-key";
+const keyForm = document.getElementById("key-form");
 
 const seconds = (value) => (value === null ? "–" : `${value.toFixed(2)} s`);
 const setText = (id, text) => {
@@ -44,6 +48,7 @@ function render(stats) {
   setText("freshness-p50", seconds(stats.freshness.p50));
   setText("freshness-p95", seconds(stats.freshness.p95));
   setText("freshness-jobs", stats.freshness.jobs);
+  setText("freshness-window", stats.freshness.windowMinutes);
   for (const status of ["done", "failed", "lost", "queued"]) setText(`jobs-${status}`, stats.jobs[status]);
   setText("chart-range", `${stats.ridesPerHour.days} days to ${stats.ridesPerHour.until}`);
 
@@ -61,10 +66,20 @@ function render(stats) {
   document.body.dataset.renderedAt = stats.at;
 }
 
+function askForKey(reason) {
+  keyForm.hidden = false;
+  setText("key-error", reason);
+  document.getElementById("key").focus();
+}
+
 async function refresh() {
+  const key = sessionStorage.getItem(KEY_ITEM);
   try {
-    const response = await fetch(statsUrl);
+    const response = await fetch(statsUrl, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+    if (response.status === 401) return askForKey(key ? "that key was not accepted" : "");
+    if (response.status === 403) return askForKey("that key lacks the read scope");
     if (!response.ok) throw new Error(`stats answered ${response.status}`);
+    keyForm.hidden = true;
     render(await response.json());
     document.getElementById("updated-at").classList.remove("stale");
   } catch {
@@ -72,5 +87,13 @@ async function refresh() {
   }
 }
 
-render(JSON.parse(document.getElementById("initial-stats").textContent));
+keyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("key");
+  sessionStorage.setItem(KEY_ITEM, input.value.trim());
+  input.value = "";
+  void refresh();
+});
+
+void refresh();
 setInterval(refresh, REFRESH_MS);

@@ -77,8 +77,9 @@ export type Outcome = {
   missingFromDone: number;
   /** Rides stored more than once. */
   duplicated: number;
-  /** Stored rides of requests that got no 202; only allowed for requests that got no answer at all. */
+  /** Stored rides of requests that got no 202; only allowed for requests whose outcome is unknown. */
   storedUnacknowledged: number;
+  /** Of those, the rides of requests that got no answer at all or a 502 "outcome unknown". */
   storedFromUnanswered: number;
   queued: number;
   answers: Record<string, number>;
@@ -115,7 +116,7 @@ export async function settle(url: string, pool: pg.Pool, sent: Sent[], timeoutMs
     outcome.duplicated += s.ids.filter((id) => (copies.get(id) ?? 0) > 1).length;
     if (s.status !== 202) {
       outcome.storedUnacknowledged += inRides;
-      if (s.status === "error") outcome.storedFromUnanswered += inRides;
+      if (s.status === "error" || s.status === 502) outcome.storedFromUnanswered += inRides;
       continue;
     }
     outcome.acknowledged += s.ids.length;
