@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { killAllServices, startServiceProcess, stopServiceProcess } from "../faults/support/service-process.ts";
@@ -141,5 +142,35 @@ describe("limits", () => {
     // Two ping intervals: one ping sent, no pong by the next.
     expect(Date.now() - closedAfter).toBeLessThan(5_000);
     expect(client.messages.filter((m) => "seq" in m).length).toBeGreaterThan(0);
+  });
+});
+
+describe("memory budget", () => {
+  let service: Service;
+  beforeAll(async () => {
+    service = await startTestService(db.url, { BODY_LIMIT_BYTES: "4096", INTAKE_MEMORY_BUDGET_BYTES: "4096" });
+  });
+  afterAll(() => service?.stop());
+
+  it("shares INTAKE_MEMORY_BUDGET_BYTES with POST bodies: a frame past it gets a 503 error frame, and is taken once the budget frees", async () => {
+    // A POST that declares 4,000 bytes and stalls holds them in the budget.
+    const stalled = request(`${service.url}/v1/rides`, { method: "POST", headers: { "content-type": "application/json", "content-length": "4000" } });
+    stalled.on("error", () => {});
+    stalled.write("[");
+    await vi.waitFor(() => expect(service.memoryBudget.reserved()).toBe(4000));
+
+    const stream = await openTestStream(service.url);
+    stream.send({ seq: 1, rides: [ride({ id: 5_200_001 })] });
+    await stream.until((messages) => messages.length === 1);
+    expect(stream.refusals()[0]).toMatchObject({ seq: 1, error: { status: 503, retry_after: 2 } });
+    expect(stream.refusals()[0].error.detail).toMatch(/INTAKE_MEMORY_BUDGET_BYTES 4096\); nothing from this frame was accepted/);
+
+    stalled.destroy();
+    await vi.waitFor(() => expect(service.memoryBudget.reserved()).toBe(0));
+    stream.send({ seq: 2, rides: [ride({ id: 5_200_001 })] });
+    await stream.until((messages) => messages.length === 2);
+    expect(stream.acks()[0]).toMatchObject({ seq: 2, accepted: 1, rejected: [] });
+    expect(service.memoryBudget.reserved()).toBe(0);
+    stream.ws.close(1000);
   });
 });
