@@ -135,15 +135,17 @@ describe("a job's counts", () => {
     let first;
     let second;
     try {
-      first = (await post(service.url, JSON.stringify([ride({ id: 770003 }), ride({ id: 770004 })]), "application/json")).body;
-      second = (await post(service.url, JSON.stringify(ride({ id: 770004, user_id: 3 })), "application/json")).body;
+      // Staged without waking the mover, so the POST that wakes it finds both jobs and moves them together.
+      first = await stageDirectly([utcRide(770003), utcRide(770004)]);
+      second = await stageDirectly([utcRide(770004, { user_id: 3 })]);
+      await post(service.url, JSON.stringify(ride({ id: 770005 })), "application/json");
       await moverQueuedForLock();
     } finally {
       await release();
     }
-    expect(await waitForJob(service.url, first.job_id)).toMatchObject({ status: "done", accepted: 2, stored: 1, superseded: 1 });
-    expect(await waitForJob(service.url, second.job_id)).toMatchObject({ status: "done", accepted: 1, stored: 1, superseded: 0 });
-    const { rows } = await db.pool.query("SELECT count(*)::int AS n, sum(stored)::int AS stored FROM jobs WHERE id = ANY($1)", [[first.job_id, second.job_id]]);
+    expect(await waitForJob(service.url, first)).toMatchObject({ status: "done", accepted: 2, stored: 1, superseded: 1 });
+    expect(await waitForJob(service.url, second)).toMatchObject({ status: "done", accepted: 1, stored: 1, superseded: 0 });
+    const { rows } = await db.pool.query("SELECT count(*)::int AS n, sum(stored)::int AS stored FROM jobs WHERE id = ANY($1)", [[first, second]]);
     const storedRows = await db.pool.query("SELECT count(*)::int AS n FROM rides WHERE id IN (770003, 770004)");
     expect(rows[0].stored).toBe(storedRows.rows[0].n);
   });
