@@ -96,6 +96,9 @@ const ConfigSchema = v.object({
   STREAM_IDLE_TIMEOUT_MS: integer("STREAM_IDLE_TIMEOUT_MS", 300_000, 100, 86_400_000),
 });
 
+/** Every environment variable the service reads. */
+export const SETTINGS = Object.keys(ConfigSchema.entries);
+
 const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/i;
 export const isLoopback = (host: string) => LOOPBACK.test(host);
 

@@ -1,7 +1,15 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../src/config.ts";
+import { loadConfig, SETTINGS } from "../src/config.ts";
 
 describe("config", () => {
+  it("documents every setting in README's configuration table", () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const documented = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((match) => match[1]);
+    expect(SETTINGS.length).toBeGreaterThan(20);
+    expect(SETTINGS.filter((name) => !documented.includes(name))).toEqual([]);
+  });
+
   it("has defaults a laptop can start with", () => {
     expect(loadConfig({})).toMatchObject({
       databaseUrl: undefined,
