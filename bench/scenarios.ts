@@ -3,7 +3,7 @@ import path from "node:path";
 import pg from "pg";
 import { createPool } from "../src/db/client.ts";
 import { applyMigrations } from "../src/db/migrate.ts";
-import { columns } from "../src/mover/move.ts";
+import { columns } from "../src/jobs/store.ts";
 import { createPartitions } from "../src/mover/partitions.ts";
 import { monthIn, wallTimeToInstant } from "../src/rides/time.ts";
 import type { Cluster } from "./cluster.ts";

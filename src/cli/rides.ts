@@ -2,7 +2,7 @@
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { createClient, type Job, RidesApiError } from "../client/client.ts";
-import { JOB_STATUSES } from "../jobs/status.ts";
+import { JOB_STATUSES } from "../jobs/store.ts";
 import { progressBar } from "./progress.ts";
 import { sendFile, type SendSummary } from "./send.ts";
 import { table } from "./table.ts";

@@ -1,5 +1,5 @@
 import { html, raw } from "hono/html";
-import type { Job } from "../jobs/status.ts";
+import type { Job } from "../jobs/store.ts";
 import type { DashboardStats } from "./stats.ts";
 
 const seconds = (value: number | null) => (value === null ? "–" : `${value.toFixed(2)} s`);

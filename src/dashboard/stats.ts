@@ -1,24 +1,7 @@
 import type pg from "pg";
-import { type Job, JOB_STATUSES, listJobs, markLost } from "../jobs/status.ts";
-import { type Backlog, jobCounts, stagingBacklog } from "../observability/database-stats.ts";
+import { type Backlog, freshness, type Job, JOB_STATUSES, jobCounts, listJobs, markLost, recentIntake, stagingBacklog } from "../jobs/store.ts";
 
 export const FRESHNESS_WINDOW_MINUTES = 15;
-
-// Every status, so the (status, received_at) index serves a time range over all jobs.
-const INTAKE = `
-SELECT coalesce(sum(accepted) FILTER (WHERE received_at > now() - interval '1 minute'), 0)::int AS "lastMinute",
-       coalesce(sum(accepted), 0)::int AS "lastHour"
-FROM jobs WHERE status = ANY($1) AND received_at > now() - interval '1 hour'`;
-
-const FRESHNESS = `
-SELECT count(*)::int AS jobs,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95,
-       max(seconds) AS max
-FROM (
-  SELECT extract(epoch FROM finished_at - received_at)::float8 AS seconds
-  FROM jobs WHERE status = 'done' AND received_at > now() - make_interval(mins => $1)
-) done`;
 
 const NEWEST_PARTITION = `
 SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -85,10 +68,10 @@ async function ridesPerHour(pool: pg.Pool, zone: string, days: number, until?: s
 export async function dashboardStats(pool: pg.Pool, zone: string, window: { days: number; until?: string }): Promise<DashboardStats> {
   // First, so the counts below already show a job whose staged rides vanished as lost.
   await markLost(pool);
-  const [intake, backlog, freshness, jobs, failed, lost, perHour] = await Promise.all([
-    pool.query(INTAKE, [JOB_STATUSES]).then((result) => result.rows[0]),
+  const [intake, backlog, fresh, jobs, failed, lost, perHour] = await Promise.all([
+    recentIntake(pool),
     stagingBacklog(pool),
-    pool.query(FRESHNESS, [FRESHNESS_WINDOW_MINUTES]).then((result) => result.rows[0]),
+    freshness(pool, FRESHNESS_WINDOW_MINUTES),
     jobCounts(pool),
     listJobs(pool, { status: "failed", limit: 10 }),
     listJobs(pool, { status: "lost", limit: 10 }),
@@ -98,7 +81,7 @@ export async function dashboardStats(pool: pg.Pool, zone: string, window: { days
     at: new Date().toISOString(),
     intake,
     backlog,
-    freshness: { windowMinutes: FRESHNESS_WINDOW_MINUTES, ...freshness },
+    freshness: { windowMinutes: FRESHNESS_WINDOW_MINUTES, ...fresh },
     jobs,
     failed,
     lost,

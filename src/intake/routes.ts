@@ -8,7 +8,7 @@ import { isTimeZone } from "../config.ts";
 import { ACCEPTED_RESPONSE, problem, RIDES_REQUEST_BODY, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
 import { validateQuery } from "../http/validate-query.ts";
-import { getJob, type Job } from "../jobs/status.ts";
+import { getJob, type Job, jobWithKey } from "../jobs/store.ts";
 import { MEDIA_TYPES, readRides, TooManyRides, UnreadableBody } from "../rides/index.ts";
 import type { Backlog } from "./backlog.ts";
 import type { IdempotencyKey, Stager } from "./stager.ts";
@@ -131,11 +131,7 @@ function requestHash(mediaType: string, zone: string, body: ArrayBuffer): string
 }
 
 async function firstJobFor(pool: pg.Pool, { key, hash }: IdempotencyKey): Promise<number> {
-  const { rows } = await pool.query<{ id: number; request_hash: string }>(
-    "SELECT id, request_hash FROM jobs WHERE idempotency_key = $1",
-    [key],
-  );
-  const first = rows[0];
+  const first = await jobWithKey(pool, key);
   if (first.request_hash !== hash) {
     throw new Problem(422, `Idempotency-Key was first used for job ${first.id} with a different request; use a new key for new rides`, {
       job_id: first.id,

@@ -1,41 +1,11 @@
 import type pg from "pg";
 import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
+import { stageJobs } from "../jobs/store.ts";
 
 export type StagedJob = { jobId: number; receivedAt: Date; created: boolean };
 /** A sender's Idempotency-Key and the hash of the request it came with. */
 export type IdempotencyKey = { key: string; hash: string };
-
-// One statement, so a job row and its staging row commit together or not at all: the
-// 202 is only sent once this commit returns. nextval feeds both inserts from one
-// materialised scan, which keeps job ids in arrival order for the mover's "last wins".
-// A job whose Idempotency-Key is taken (earlier, or by a concurrent request: the
-// unique index makes this statement wait for that commit) is not created and stages
-// nothing; created = false tells its caller to answer with the existing job.
-// Each job's rides are a parameter of their own, stored as the json text they arrive
-// as: PostgreSQL only checks it, where building jsonb of a whole batch cost three
-// times as much (the mover reads it once with json_to_recordset).
-function stageJobs(jobs: number): string {
-  const rows = Array.from(
-    { length: jobs },
-    (_, i) => `(${i}, $${5 * i + 1}::int, $${5 * i + 2}::text[], $${5 * i + 3}::json, $${5 * i + 4}::text, $${5 * i + 5}::text)`,
-  );
-  return `
-WITH input AS MATERIALIZED (
-  SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, months, rides, idempotency_key, request_hash
-  FROM (VALUES ${rows.join(", ")}) AS v(ord, ride_count, months, rides, idempotency_key, request_hash)
-  ORDER BY ord
-), new_jobs AS (
-  INSERT INTO jobs (id, accepted, idempotency_key, request_hash) OVERRIDING SYSTEM VALUE
-  SELECT job_id, ride_count, idempotency_key, request_hash FROM input
-  ON CONFLICT (idempotency_key) DO NOTHING
-  RETURNING id
-), new_staging AS (
-  INSERT INTO staging (job_id, ride_count, months, rides)
-  SELECT job_id, ride_count, months, rides FROM input WHERE job_id IN (SELECT id FROM new_jobs)
-)
-SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
-}
 
 type StagedRow = { job_id: number; received_at: Date; created: boolean };
 const DEADLOCK = "40P01";

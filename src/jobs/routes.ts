@@ -5,7 +5,7 @@ import * as v from "valibot";
 import { ID_PARAMETER, JOB_LIST_RESPONSE, JOB_RESPONSE, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
 import { idParam, validateQuery } from "../http/validate-query.ts";
-import { getJob, JOB_STATUSES, listJobs } from "./status.ts";
+import { getJob, JOB_STATUSES, listJobs } from "./store.ts";
 
 const ListQuery = v.strictObject(
   {

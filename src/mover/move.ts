@@ -1,74 +1,11 @@
 import type pg from "pg";
 import { inTransaction } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
-import { RIDE_FIELDS } from "../rides/index.ts";
-import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK, LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
-
-const COLUMN_TYPES: Record<string, string> = {
-  id: "bigint",
-  from_date: "timestamptz",
-  to_date: "timestamptz",
-  booking_created: "timestamptz",
-  online_booking: "boolean",
-  mobile_site_booking: "boolean",
-  car_cancellation: "boolean",
-  from_lat: "double precision",
-  from_long: "double precision",
-  to_lat: "double precision",
-  to_long: "double precision",
-};
-export const columns = RIDE_FIELDS.join(", ");
-export const recordType = RIDE_FIELDS.map((field) => `${field} ${COLUMN_TYPES[field] ?? "integer"}`).join(", ");
-export const updates = [...RIDE_FIELDS.filter((f) => f !== "id" && f !== "from_date"), "job_id"]
-  .map((field) => `${field} = excluded.${field}`)
-  .join(", ");
+import { FAIL_JOB, moveJobsSql, NEXT_CHUNK } from "../jobs/store.ts";
+import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK } from "../rollup/rollups.ts";
 
 /** Serialises movers cluster-wide, so a later send of a ride is never overwritten by an earlier one. */
 const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))";
-
-// The oldest staged jobs, up to about `$1` rides, with the months they need.
-const NEXT_CHUNK = `
-SELECT job_id, months FROM (
-  SELECT job_id, months, sum(ride_count) OVER (ORDER BY job_id) - ride_count AS before
-  FROM (SELECT job_id, months, ride_count FROM staging ORDER BY job_id LIMIT $1) oldest
-) chunk WHERE before < $1 ORDER BY job_id`;
-
-// The whole move of a chunk in one statement and one transaction: take the jobs out of
-// staging, keep the latest send of each ride (later job, later position), drop a copy
-// that a resend moved to another month's partition, upsert, log the changes for the
-// rollups, and mark the jobs done.
-const moveJobsSql = (logForRollups: boolean) => `
-WITH batch AS (
-  DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, ride_count, rides
-), incoming AS (
-  SELECT DISTINCT ON (r.id) b.job_id, ${RIDE_FIELDS.map((f) => `r.${f}`).join(", ")}
-  FROM batch b,
-       ROWS FROM (json_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
-  ORDER BY r.id, b.job_id DESC, r.position DESC
-), stored_ids AS (
-  -- Only an id no greater than the largest stored can have a stored copy to replace.
-  SELECT max(id) AS max_id FROM rides
-), moved_month AS (
-  DELETE FROM rides USING incoming i
-  WHERE i.id <= (SELECT max_id FROM stored_ids) AND rides.id = i.id AND rides.from_date <> i.from_date
-  RETURNING rides.*
-), upserted AS (
-  INSERT INTO rides (${columns}, job_id)
-  SELECT ${columns}, job_id FROM incoming
-  ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()
-  RETURNING 1
-)${logForRollups ? LOG_ROLLUP_CHANGES : ""}, finished AS (
-  UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
-  -- The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
-  FROM batch b WHERE jobs.id = b.job_id AND jobs.id = ANY($1::bigint[])
-  RETURNING jobs.id
-)
-SELECT (SELECT count(*) FROM finished)::int AS jobs, (SELECT count(*) FROM upserted)::int AS rides`;
-
-const FAIL_JOB = `
-WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count)
-UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = now()
-FROM gone WHERE jobs.id = $1`;
 
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
 

@@ -1,5 +1,5 @@
 import type { PgBoss } from "pg-boss";
-import { markLost } from "../jobs/status.ts";
+import { markLost } from "../jobs/store.ts";
 import type pg from "pg";
 import type { Mover } from "./move.ts";
 

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { JOB_STATUSES } from "../jobs/status.ts";
-import { jobCounts, jobsFinishedAfter, newestJobId, pendingRollupChanges, stagingBacklog } from "./database-stats.ts";
+import { JOB_STATUSES, jobCounts, jobsFinishedAfter, newestJobId, stagingBacklog } from "../jobs/store.ts";
+import { pendingRollupChanges } from "./database-stats.ts";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];

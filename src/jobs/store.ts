@@ -1,0 +1,247 @@
+import type pg from "pg";
+import { RIDE_FIELDS } from "../rides/index.ts";
+import { LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
+
+// Every statement that writes jobs and staging, and the reads of them: a job is staged
+// queued with its rides, and leaves queued as done (moved), failed (refused) or lost
+// (its staged rides vanished in a crash).
+
+export const JOB_STATUSES = ["queued", "done", "failed", "lost"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export type Job = {
+  job_id: number;
+  status: JobStatus;
+  accepted: number;
+  stored: number;
+  failed: number;
+  error: string | null;
+  received_at: string;
+  finished_at: string | null;
+};
+
+const JOB_COLUMNS = "id AS job_id, status, accepted, stored, failed, error, received_at, finished_at";
+type JobRow = Omit<Job, "received_at" | "finished_at"> & { received_at: Date; finished_at: Date | null };
+
+const toJob = (row: JobRow): Job => ({
+  ...row,
+  received_at: row.received_at.toISOString(),
+  finished_at: row.finished_at?.toISOString() ?? null,
+});
+
+// A queued job whose staging row is gone was emptied by crash recovery (UNLOGGED
+// staging). Intake and mover change a job and its staging row in one statement, so
+// this cannot catch a job in flight. $1 narrows it to one job, NULL sweeps them all.
+const MARK_LOST = `
+UPDATE jobs SET status = 'lost', finished_at = now(),
+  error = 'the staged rides were lost before they were stored (the database crashed); send them again'
+WHERE status = 'queued' AND ($1::bigint IS NULL OR id = $1)
+  AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.job_id = jobs.id)
+RETURNING id`;
+
+const GET_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`;
+
+const LIST_JOBS = `
+SELECT ${JOB_COLUMNS} FROM jobs
+WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
+ORDER BY id DESC LIMIT $3`;
+
+export async function markLost(pool: pg.Pool, jobId: number | null = null): Promise<number[]> {
+  const { rows } = await pool.query<{ id: number }>(MARK_LOST, [jobId]);
+  return rows.map((row) => row.id);
+}
+
+/** A job as its sender sees it; a queued job whose payload vanished is reported lost right away. */
+export async function getJob(pool: pg.Pool, jobId: number): Promise<Job | undefined> {
+  await markLost(pool, jobId);
+  const { rows } = await pool.query<JobRow>(GET_JOB, [jobId]);
+  return rows.map(toJob)[0];
+}
+
+export type JobFilter = { status?: JobStatus; since?: string; limit: number };
+
+/** The jobs a sender reconciles, newest first. */
+export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
+  if (filter.status === "queued" || filter.status === "lost") await markLost(pool);
+  const { rows } = await pool.query<JobRow>(LIST_JOBS, [filter.status ?? null, filter.since ?? null, filter.limit]);
+  return rows.map(toJob);
+}
+
+// One statement, so a job row and its staging row commit together or not at all: the
+// 202 is only sent once this commit returns. nextval feeds both inserts from one
+// materialised scan, which keeps job ids in arrival order for the mover's "last wins".
+// A job whose Idempotency-Key is taken (earlier, or by a concurrent request: the
+// unique index makes this statement wait for that commit) is not created and stages
+// nothing; created = false tells its caller to answer with the existing job.
+// Each job's rides are a parameter of their own, stored as the json text they arrive
+// as: PostgreSQL only checks it, where building jsonb of a whole batch cost three
+// times as much (the mover reads it once with json_to_recordset).
+export function stageJobs(jobs: number): string {
+  const rows = Array.from(
+    { length: jobs },
+    (_, i) => `(${i}, $${5 * i + 1}::int, $${5 * i + 2}::text[], $${5 * i + 3}::json, $${5 * i + 4}::text, $${5 * i + 5}::text)`,
+  );
+  return `
+WITH input AS MATERIALIZED (
+  SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, months, rides, idempotency_key, request_hash
+  FROM (VALUES ${rows.join(", ")}) AS v(ord, ride_count, months, rides, idempotency_key, request_hash)
+  ORDER BY ord
+), new_jobs AS (
+  INSERT INTO jobs (id, accepted, idempotency_key, request_hash) OVERRIDING SYSTEM VALUE
+  SELECT job_id, ride_count, idempotency_key, request_hash FROM input
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id
+), new_staging AS (
+  INSERT INTO staging (job_id, ride_count, months, rides)
+  SELECT job_id, ride_count, months, rides FROM input WHERE job_id IN (SELECT id FROM new_jobs)
+)
+SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
+}
+
+
+const COLUMN_TYPES: Record<string, string> = {
+  id: "bigint",
+  from_date: "timestamptz",
+  to_date: "timestamptz",
+  booking_created: "timestamptz",
+  online_booking: "boolean",
+  mobile_site_booking: "boolean",
+  car_cancellation: "boolean",
+  from_lat: "double precision",
+  from_long: "double precision",
+  to_lat: "double precision",
+  to_long: "double precision",
+};
+export const columns = RIDE_FIELDS.join(", ");
+export const recordType = RIDE_FIELDS.map((field) => `${field} ${COLUMN_TYPES[field] ?? "integer"}`).join(", ");
+export const updates = [...RIDE_FIELDS.filter((f) => f !== "id" && f !== "from_date"), "job_id"]
+  .map((field) => `${field} = excluded.${field}`)
+  .join(", ");
+
+
+// The oldest staged jobs, up to about `$1` rides, with the months they need.
+export const NEXT_CHUNK = `
+SELECT job_id, months FROM (
+  SELECT job_id, months, sum(ride_count) OVER (ORDER BY job_id) - ride_count AS before
+  FROM (SELECT job_id, months, ride_count FROM staging ORDER BY job_id LIMIT $1) oldest
+) chunk WHERE before < $1 ORDER BY job_id`;
+
+// The whole move of a chunk in one statement and one transaction: take the jobs out of
+// staging, keep the latest send of each ride (later job, later position), drop a copy
+// that a resend moved to another month's partition, upsert, log the changes for the
+// rollups, and mark the jobs done.
+export const moveJobsSql = (logForRollups: boolean) => `
+WITH batch AS (
+  DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, ride_count, rides
+), incoming AS (
+  SELECT DISTINCT ON (r.id) b.job_id, ${RIDE_FIELDS.map((f) => `r.${f}`).join(", ")}
+  FROM batch b,
+       ROWS FROM (json_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
+  ORDER BY r.id, b.job_id DESC, r.position DESC
+), stored_ids AS (
+  -- Only an id no greater than the largest stored can have a stored copy to replace.
+  SELECT max(id) AS max_id FROM rides
+), moved_month AS (
+  DELETE FROM rides USING incoming i
+  WHERE i.id <= (SELECT max_id FROM stored_ids) AND rides.id = i.id AND rides.from_date <> i.from_date
+  RETURNING rides.*
+), upserted AS (
+  INSERT INTO rides (${columns}, job_id)
+  SELECT ${columns}, job_id FROM incoming
+  ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()
+  RETURNING 1
+)${logForRollups ? LOG_ROLLUP_CHANGES : ""}, finished AS (
+  UPDATE jobs SET status = 'done', stored = b.ride_count, finished_at = now()
+  -- The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
+  FROM batch b WHERE jobs.id = b.job_id AND jobs.id = ANY($1::bigint[])
+  RETURNING jobs.id
+)
+SELECT (SELECT count(*) FROM finished)::int AS jobs, (SELECT count(*) FROM upserted)::int AS rides`;
+
+export const FAIL_JOB = `
+WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count)
+UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = now()
+FROM gone WHERE jobs.id = $1`;
+
+
+const STAGED_RIDES = "SELECT coalesce(sum(ride_count), 0)::bigint AS rides FROM staging";
+
+/** Rides waiting in staging, all processes. */
+export async function stagedRides(pool: pg.Pool): Promise<number> {
+  return (await pool.query<{ rides: number }>(STAGED_RIDES)).rows[0].rides;
+}
+
+export type Backlog = { jobs: number; rides: number; oldestAgeSeconds: number };
+
+const BACKLOG = `
+SELECT count(*)::int AS jobs, coalesce(sum(s.ride_count), 0)::int AS rides,
+       coalesce(extract(epoch FROM now() - min(j.received_at)), 0)::float8 AS "oldestAgeSeconds"
+FROM staging s JOIN jobs j ON j.id = s.job_id`;
+
+/** What waits in staging for the mover, and since when. */
+export async function stagingBacklog(pool: pg.Pool): Promise<Backlog> {
+  return (await pool.query<Backlog>(BACKLOG)).rows[0];
+}
+
+const JOB_COUNTS = "SELECT status, count(*)::int AS jobs FROM jobs GROUP BY status";
+
+export async function jobCounts(pool: pg.Pool): Promise<Record<JobStatus, number>> {
+  const counts: Record<JobStatus, number> = { queued: 0, done: 0, failed: 0, lost: 0 };
+  for (const row of (await pool.query<{ status: JobStatus; jobs: number }>(JOB_COUNTS)).rows) counts[row.status] = row.jobs;
+  return counts;
+}
+
+export type FinishedJob = { id: number; status: JobStatus; stored: number; failed: number; lagSeconds: number };
+
+// Jobs finish roughly in id order (the mover takes the oldest first), so the watermark is
+// an id: everything above it up to the first job still queued is finished and read once.
+const FINISHED_AFTER = `
+SELECT id, status, stored, failed, extract(epoch FROM finished_at - received_at)::float8 AS "lagSeconds"
+FROM jobs
+WHERE id > $1 AND id < coalesce((SELECT min(id) FROM jobs WHERE status = 'queued' AND id > $1), 9223372036854775807)
+ORDER BY id LIMIT 10000`;
+
+export async function jobsFinishedAfter(pool: pg.Pool, jobId: number): Promise<FinishedJob[]> {
+  return (await pool.query<FinishedJob>(FINISHED_AFTER, [jobId])).rows;
+}
+
+export async function newestJobId(pool: pg.Pool): Promise<number> {
+  return (await pool.query<{ id: number }>("SELECT coalesce(max(id), 0)::bigint AS id FROM jobs")).rows[0].id;
+}
+
+/** The job a sender's Idempotency-Key first created, with the hash of that request. */
+export async function jobWithKey(pool: pg.Pool, key: string): Promise<{ id: number; request_hash: string }> {
+  const { rows } = await pool.query<{ id: number; request_hash: string }>(
+    "SELECT id, request_hash FROM jobs WHERE idempotency_key = $1",
+    [key],
+  );
+  return rows[0];
+}
+
+// Every status, so the (status, received_at) index serves a time range over all jobs.
+const INTAKE = `
+SELECT coalesce(sum(accepted) FILTER (WHERE received_at > now() - interval '1 minute'), 0)::int AS "lastMinute",
+       coalesce(sum(accepted), 0)::int AS "lastHour"
+FROM jobs WHERE status = ANY($1) AND received_at > now() - interval '1 hour'`;
+
+const FRESHNESS = `
+SELECT count(*)::int AS jobs,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95,
+       max(seconds) AS max
+FROM (
+  SELECT extract(epoch FROM finished_at - received_at)::float8 AS seconds
+  FROM jobs WHERE status = 'done' AND received_at > now() - make_interval(mins => $1)
+) done`;
+
+/** Rides accepted in the last minute and hour. */
+export async function recentIntake(pool: pg.Pool): Promise<{ lastMinute: number; lastHour: number }> {
+  return (await pool.query(INTAKE, [JOB_STATUSES])).rows[0];
+}
+
+export type Freshness = { jobs: number; p50: number | null; p95: number | null; max: number | null };
+
+/** How long jobs received in the last `minutes` took from 202 to stored. */
+export async function freshness(pool: pg.Pool, minutes: number): Promise<Freshness> {
+  return (await pool.query(FRESHNESS, [minutes])).rows[0];
+}
