@@ -31,6 +31,7 @@ export type AppDeps = {
   log: Logger;
   metrics: Metrics;
   waitStoredTimeoutMs: number;
+  jobsRetentionDays: number;
   query: Omit<QueryDeps, "pool">;
 };
 
@@ -47,7 +48,7 @@ export function createApp(deps: AppDeps) {
     .on("POST", "/v1/query", auth("read"))
     .route("/", healthRoutes(deps.pool, deps.workersRunning))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
-    .route("/", jobRoutes(deps.pool))
+    .route("/", jobRoutes(deps.pool, deps.jobsRetentionDays))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
     .route("/", dashboardRoutes(deps.pool, deps.timeZone))

@@ -61,6 +61,10 @@ const ConfigSchema = v.object({
   QUERY_MAX_SPAN_DAYS: integer("QUERY_MAX_SPAN_DAYS", 400, 1, 3660),
   QUERY_MAX_ROWS: integer("QUERY_MAX_ROWS", 10_000, 1, 1_000_000),
   QUERY_TIMEOUT_MS: integer("QUERY_TIMEOUT_MS", 10_000, 100, 600_000),
+  JOBS_RETENTION_DAYS: integer("JOBS_RETENTION_DAYS", 30, 1, 3650),
+  IDEMPOTENCY_KEY_TTL_HOURS: integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, 1, 24 * 3650),
+  JOBS_PARTITION_SIZE: integer("JOBS_PARTITION_SIZE", 250_000, 10, 100_000_000),
+  PRUNE_INTERVAL_MINUTES: integer("PRUNE_INTERVAL_MINUTES", 15, 1, 60),
 });
 
 const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/i;
@@ -83,6 +87,10 @@ export type Config = {
   queryMaxSpanDays: number;
   queryMaxRows: number;
   queryTimeoutMs: number;
+  jobsRetentionDays: number;
+  idempotencyKeyTtlHours: number;
+  jobsPartitionSize: number;
+  pruneIntervalMinutes: number;
 };
 
 /** Reads the environment once at boot; a bad value stops the process with every problem named. */
@@ -118,5 +126,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queryMaxSpanDays: c.QUERY_MAX_SPAN_DAYS,
     queryMaxRows: c.QUERY_MAX_ROWS,
     queryTimeoutMs: c.QUERY_TIMEOUT_MS,
+    jobsRetentionDays: c.JOBS_RETENTION_DAYS,
+    idempotencyKeyTtlHours: c.IDEMPOTENCY_KEY_TTL_HOURS,
+    jobsPartitionSize: c.JOBS_PARTITION_SIZE,
+    pruneIntervalMinutes: c.PRUNE_INTERVAL_MINUTES,
   };
 }

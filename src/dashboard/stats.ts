@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { type Backlog, freshness, type Job, JOB_STATUSES, jobCounts, listJobs, markLost, recentIntake, stagingBacklog } from "../jobs/store.ts";
+import { type Backlog, freshness, type Job, JOB_STATUSES, jobCounts, listJobs, recentIntake, stagingBacklog } from "../jobs/store.ts";
 
 export const FRESHNESS_WINDOW_MINUTES = 15;
 
@@ -66,8 +66,6 @@ async function ridesPerHour(pool: pg.Pool, zone: string, days: number, until?: s
 
 /** Everything the dashboard shows, read from the database (so it is the same whichever process answers). */
 export async function dashboardStats(pool: pg.Pool, zone: string, window: { days: number; until?: string }): Promise<DashboardStats> {
-  // First, so the counts below already show a job whose staged rides vanished as lost.
-  await markLost(pool);
   const [intake, backlog, fresh, jobs, failed, lost, perHour] = await Promise.all([
     recentIntake(pool),
     stagingBacklog(pool),

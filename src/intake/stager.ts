@@ -9,6 +9,7 @@ export type IdempotencyKey = { key: string; hash: string };
 
 type StagedRow = { job_id: number; received_at: Date; created: boolean };
 const DEADLOCK = "40P01";
+const NO_PARTITION = /^no partition of relation "jobs" found for row/;
 
 type Waiting = {
   rides: number;
@@ -25,12 +26,22 @@ const MAX_JOBS_PER_STATEMENT = 1_000;
 /** Two statements in flight let the next batch gather while one commits. */
 const MAX_IN_FLIGHT = 2;
 
+export type StagerOptions = {
+  pool: pg.Pool;
+  /** RIDES_TIME_ZONE: the months of the partitions a job's rides need. */
+  partitionZone: string;
+  idempotencyKeyTtlHours: number;
+  /** Adds jobs partitions when an insert finds none for its id (normally they are ready ahead). */
+  ensureJobPartitions: () => Promise<void>;
+  onStaged: () => void;
+};
+
 /**
  * Stages each request's rides as one job. Requests that arrive while a commit is in
  * flight share the next statement (group commit): one round trip for many requests,
  * and each caller still waits for the commit that holds its own rides.
  */
-export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () => void) {
+export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensureJobPartitions, onStaged }: StagerOptions) {
   let waiting: Waiting[] = [];
   let inFlight = 0;
 
@@ -60,7 +71,10 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
     try {
       const { rows } = await stageWithRetry(
         batch.length,
-        batch.flatMap((entry) => [entry.rides, entry.months, entry.json, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null]),
+        [
+          ...batch.flatMap((entry) => [entry.rides, entry.months, entry.json, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null]),
+          idempotencyKeyTtlHours,
+        ],
       );
       batch.forEach((entry, i) => entry.resolve({ jobId: rows[i].job_id, receivedAt: rows[i].received_at, created: rows[i].created }));
       onStaged();
@@ -70,12 +84,15 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
   }
 
   // Two batches waiting on each other's Idempotency-Keys deadlock; PostgreSQL aborts one,
-  // which staged nothing and can simply run again.
+  // which staged nothing and can simply run again. So can one whose job ids outran the
+  // partitions kept ready, once they are added.
   async function stageWithRetry(jobs: number, params: unknown[], attempt = 1): Promise<pg.QueryResult<StagedRow>> {
     try {
       return await pool.query<StagedRow>(stageJobs(jobs), params);
     } catch (error) {
-      if ((error as { code?: string }).code !== DEADLOCK || attempt >= 3) throw error;
+      const noPartition = NO_PARTITION.test((error as Error).message);
+      if (((error as { code?: string }).code !== DEADLOCK && !noPartition) || attempt >= 3) throw error;
+      if (noPartition) await ensureJobPartitions();
       return stageWithRetry(jobs, params, attempt + 1);
     }
   }

@@ -29,40 +29,65 @@ const toJob = (row: JobRow): Job => ({
   finished_at: row.finished_at?.toISOString() ?? null,
 });
 
+// Each statement that changes a job's status appends what it changed to job_counts and
+// records a failed or lost job in job_failures, in the same statement as the change.
+const countFinished = (finished: string, status: string) => `
+counted AS (
+  INSERT INTO job_counts (status, jobs)
+  SELECT v.status, v.jobs FROM (SELECT count(*) AS n FROM ${finished}) f
+  CROSS JOIN LATERAL (VALUES ('queued', -f.n), ('${status}', f.n)) AS v(status, jobs) WHERE f.n > 0
+)`;
+const recordFailures = (finished: string, status: string) => `
+recorded AS (INSERT INTO job_failures (job_id, status) SELECT id, '${status}' FROM ${finished})`;
+
 // A queued job whose staging row is gone was emptied by crash recovery (UNLOGGED
 // staging). Intake and mover change a job and its staging row in one statement, so
-// this cannot catch a job in flight. $1 narrows it to one job, NULL sweeps them all.
+// this cannot catch a job in flight. It scans jobs, so it runs once per PostgreSQL
+// start the mover sees (src/mover/worker.ts), never on a read.
 const MARK_LOST = `
-UPDATE jobs SET status = 'lost', finished_at = now(),
-  error = 'the staged rides were lost before they were stored (the database crashed); send them again'
-WHERE status = 'queued' AND ($1::bigint IS NULL OR id = $1)
-  AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.job_id = jobs.id)
-RETURNING id`;
+WITH lost AS (
+  UPDATE jobs SET status = 'lost', finished_at = now(),
+    error = 'the staged rides were lost before they were stored (the database crashed); send them again'
+  WHERE status = 'queued' AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.job_id = jobs.id)
+  RETURNING id
+), ${countFinished("lost", "lost")}, ${recordFailures("lost", "lost")}
+SELECT id FROM lost`;
 
 const GET_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`;
 
+// A rare status is found through its own small list (queued ones through staging, failed
+// and lost ones through job_failures), so no status scans every job to fill a page.
 const LIST_JOBS = `
 SELECT ${JOB_COLUMNS} FROM jobs
 WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
+  AND ($1::text IS NULL OR $1 = 'done'
+       OR id IN (SELECT job_id FROM staging WHERE $1 = 'queued')
+       OR id IN (SELECT job_id FROM job_failures WHERE status = $1))
 ORDER BY id DESC LIMIT $3`;
 
-export async function markLost(pool: pg.Pool, jobId: number | null = null): Promise<number[]> {
-  const { rows } = await pool.query<{ id: number }>(MARK_LOST, [jobId]);
+const PRUNED_BELOW = "SELECT pruned_below FROM job_retention";
+
+/** Marks every queued job whose staged rides are gone as lost; the ids it marked. */
+export async function markLost(pool: pg.Pool): Promise<number[]> {
+  const { rows } = await pool.query<{ id: number }>(MARK_LOST);
   return rows.map((row) => row.id);
 }
 
-/** A job as its sender sees it; a queued job whose payload vanished is reported lost right away. */
+/** A job as its sender sees it: one read, nothing written. */
 export async function getJob(pool: pg.Pool, jobId: number): Promise<Job | undefined> {
-  await markLost(pool, jobId);
   const { rows } = await pool.query<JobRow>(GET_JOB, [jobId]);
   return rows.map(toJob)[0];
+}
+
+/** True when the job's id is below every job kept: it was pruned (not never created). */
+export async function wasPruned(pool: pg.Pool, jobId: number): Promise<boolean> {
+  return jobId < Number((await pool.query<{ pruned_below: string }>(PRUNED_BELOW)).rows[0].pruned_below);
 }
 
 export type JobFilter = { status?: JobStatus; since?: string; limit: number };
 
 /** The jobs a sender reconciles, newest first. */
 export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
-  if (filter.status === "queued" || filter.status === "lost") await markLost(pool);
   const { rows } = await pool.query<JobRow>(LIST_JOBS, [filter.status ?? null, filter.since ?? null, filter.limit]);
   return rows.map(toJob);
 }
@@ -72,7 +97,9 @@ export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]>
 // materialised scan, which keeps job ids in arrival order for the mover's "last wins".
 // A job whose Idempotency-Key is taken (earlier, or by a concurrent request: the
 // unique index makes this statement wait for that commit) is not created and stages
-// nothing; created = false tells its caller to answer with the existing job.
+// nothing; created = false tells its caller to answer with the existing job. A key older
+// than its TTL (the last parameter, hours) is taken over by the new job. One row per key
+// per statement (the first), as ON CONFLICT DO UPDATE may touch a row once.
 // Each job's rides are a parameter of their own, stored as the json text they arrive
 // as: PostgreSQL only checks it, where building jsonb of a whole batch cost three
 // times as much (the mover reads it once with json_to_recordset).
@@ -81,19 +108,28 @@ export function stageJobs(jobs: number): string {
     { length: jobs },
     (_, i) => `(${i}, $${5 * i + 1}::int, $${5 * i + 2}::text[], $${5 * i + 3}::json, $${5 * i + 4}::text, $${5 * i + 5}::text)`,
   );
+  const ttlHours = `$${5 * jobs + 1}::int`;
   return `
 WITH input AS MATERIALIZED (
   SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, months, rides, idempotency_key, request_hash
   FROM (VALUES ${rows.join(", ")}) AS v(ord, ride_count, months, rides, idempotency_key, request_hash)
   ORDER BY ord
+), new_keys AS (
+  INSERT INTO idempotency_keys (key, job_id, request_hash)
+  SELECT DISTINCT ON (idempotency_key) idempotency_key, job_id, request_hash FROM input
+  WHERE idempotency_key IS NOT NULL ORDER BY idempotency_key, ord
+  ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, request_hash = excluded.request_hash, created_at = now()
+  WHERE idempotency_keys.created_at < now() - make_interval(hours => ${ttlHours})
+  RETURNING job_id
 ), new_jobs AS (
-  INSERT INTO jobs (id, accepted, idempotency_key, request_hash) OVERRIDING SYSTEM VALUE
-  SELECT job_id, ride_count, idempotency_key, request_hash FROM input
-  ON CONFLICT (idempotency_key) DO NOTHING
+  INSERT INTO jobs (id, accepted)
+  SELECT job_id, ride_count FROM input WHERE idempotency_key IS NULL OR job_id IN (SELECT job_id FROM new_keys)
   RETURNING id
 ), new_staging AS (
   INSERT INTO staging (job_id, ride_count, months, rides)
   SELECT job_id, ride_count, months, rides FROM input WHERE job_id IN (SELECT id FROM new_jobs)
+), counted AS (
+  INSERT INTO job_counts (status, jobs) SELECT 'queued', count(*) FROM new_jobs HAVING count(*) > 0
 )
 SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
 }
@@ -155,13 +191,16 @@ WITH batch AS (
   -- The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
   FROM batch b WHERE jobs.id = b.job_id AND jobs.id = ANY($1::bigint[])
   RETURNING jobs.id
-)
+), ${countFinished("finished", "done")}
 SELECT (SELECT count(*) FROM finished)::int AS jobs, (SELECT count(*) FROM upserted)::int AS rides`;
 
 export const FAIL_JOB = `
-WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count)
-UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = now()
-FROM gone WHERE jobs.id = $1`;
+WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count), failed_job AS (
+  UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = now()
+  FROM gone WHERE jobs.id = $1
+  RETURNING jobs.id
+), ${countFinished("failed_job", "failed")}, ${recordFailures("failed_job", "failed")}
+SELECT count(*) FROM failed_job`;
 
 
 const STAGED_RIDES = "SELECT coalesce(sum(ride_count), 0)::bigint AS rides FROM staging";
@@ -183,11 +222,21 @@ export async function stagingBacklog(pool: pg.Pool): Promise<Backlog> {
   return (await pool.query<Backlog>(BACKLOG)).rows[0];
 }
 
-const JOB_COUNTS = "SELECT status, count(*)::int AS jobs FROM jobs GROUP BY status";
+const JOB_COUNTS = "SELECT status, sum(jobs)::bigint AS jobs FROM job_counts GROUP BY status";
+
+// One row per status again, in one statement: a reader sees the rows before or after it.
+const FOLD_JOB_COUNTS = `
+WITH deltas AS (DELETE FROM job_counts RETURNING status, jobs)
+INSERT INTO job_counts (status, jobs) SELECT status, sum(jobs) FROM deltas GROUP BY status`;
+
+/** Folds the appended count changes, so reading the counts stays a few rows. */
+export async function foldJobCounts(pool: pg.Pool): Promise<void> {
+  await pool.query(FOLD_JOB_COUNTS);
+}
 
 export async function jobCounts(pool: pg.Pool): Promise<Record<JobStatus, number>> {
   const counts: Record<JobStatus, number> = { queued: 0, done: 0, failed: 0, lost: 0 };
-  for (const row of (await pool.query<{ status: JobStatus; jobs: number }>(JOB_COUNTS)).rows) counts[row.status] = row.jobs;
+  for (const row of (await pool.query<{ status: JobStatus; jobs: string }>(JOB_COUNTS)).rows) counts[row.status] = Number(row.jobs);
   return counts;
 }
 
@@ -212,17 +261,16 @@ export async function newestJobId(pool: pg.Pool): Promise<number> {
 /** The job a sender's Idempotency-Key first created, with the hash of that request. */
 export async function jobWithKey(pool: pg.Pool, key: string): Promise<{ id: number; request_hash: string }> {
   const { rows } = await pool.query<{ id: number; request_hash: string }>(
-    "SELECT id, request_hash FROM jobs WHERE idempotency_key = $1",
+    "SELECT job_id AS id, request_hash FROM idempotency_keys WHERE key = $1",
     [key],
   );
   return rows[0];
 }
 
-// Every status, so the (status, received_at) index serves a time range over all jobs.
 const INTAKE = `
 SELECT coalesce(sum(accepted) FILTER (WHERE received_at > now() - interval '1 minute'), 0)::int AS "lastMinute",
        coalesce(sum(accepted), 0)::int AS "lastHour"
-FROM jobs WHERE status = ANY($1) AND received_at > now() - interval '1 hour'`;
+FROM jobs WHERE received_at > now() - interval '1 hour'`;
 
 const FRESHNESS = `
 SELECT count(*)::int AS jobs,
@@ -236,7 +284,7 @@ FROM (
 
 /** Rides accepted in the last minute and hour. */
 export async function recentIntake(pool: pg.Pool): Promise<{ lastMinute: number; lastHour: number }> {
-  return (await pool.query(INTAKE, [JOB_STATUSES])).rows[0];
+  return (await pool.query(INTAKE)).rows[0];
 }
 
 export type Freshness = { jobs: number; p50: number | null; p95: number | null; max: number | null };
@@ -244,4 +292,80 @@ export type Freshness = { jobs: number; p50: number | null; p95: number | null; 
 /** How long jobs received in the last `minutes` took from 202 to stored. */
 export async function freshness(pool: pg.Pool, minutes: number): Promise<Freshness> {
   return (await pool.query(FRESHNESS, [minutes])).rows[0];
+}
+
+// Pruning (src/retention/pruner.ts). Each statement is bounded and commits alone; the
+// counts, failure list and keys of the jobs it drops go in the same statement or
+// transaction, so a kill at any point leaves them true to the jobs kept.
+
+/** A partition may go when its newest job is past retention and none of its jobs waits to be moved. */
+const partitionAge = (name: string) => `
+SELECT (SELECT received_at FROM ${name} ORDER BY id DESC LIMIT 1) < now() - make_interval(days => $1) AS expired,
+       EXISTS (SELECT 1 FROM ${name} WHERE status = 'queued') AS queued`;
+
+export type PartitionAge = { expired: boolean | null; queued: boolean };
+
+export async function partitionAgeOf(pool: pg.Pool, name: string, retentionDays: number): Promise<PartitionAge> {
+  return (await pool.query<PartitionAge>(partitionAge(name), [retentionDays])).rows[0];
+}
+
+/**
+ * Detaches a jobs partition without blocking intake or mover (CONCURRENTLY takes SHARE
+ * UPDATE EXCLUSIVE on jobs, which only DDL and vacuum conflict with). FINALIZE completes
+ * one a crash left half detached.
+ */
+export async function detachJobPartition(pool: pg.Pool, name: string, pending: boolean): Promise<void> {
+  await pool.query(`ALTER TABLE jobs DETACH PARTITION ${name} ${pending ? "FINALIZE" : "CONCURRENTLY"}`);
+}
+
+/** Drops a detached partition and everything tied to its jobs, in one transaction; the number of jobs dropped. */
+export async function dropDetachedJobs(client: pg.PoolClient, partition: { name: string; from: number; to: number }): Promise<number> {
+  const { name, from, to } = partition;
+  const { rows } = await client.query<{ jobs: number }>(`
+WITH counted AS (
+  INSERT INTO job_counts (status, jobs) SELECT status, -count(*) FROM ${name} GROUP BY status RETURNING -jobs AS jobs
+)
+SELECT coalesce(sum(jobs), 0)::bigint AS jobs FROM counted`);
+  await client.query("DELETE FROM job_failures WHERE job_id >= $1 AND job_id < $2", [from, to]);
+  await client.query("DELETE FROM idempotency_keys WHERE job_id >= $1 AND job_id < $2", [from, to]);
+  await client.query("UPDATE job_retention SET pruned_below = greatest(pruned_below, $1)", [to]);
+  await client.query(`DROP TABLE ${name}`);
+  return rows[0].jobs;
+}
+
+// In a partition past retention that still holds a queued job: the finished jobs past
+// retention, oldest first, at most $4 of them.
+const DELETE_EXPIRED_JOBS = `
+WITH gone AS (
+  DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs WHERE id >= $1 AND id < $2 AND status <> 'queued' AND received_at < now() - make_interval(days => $3)
+    ORDER BY id LIMIT $4)
+  RETURNING id, status
+), counted AS (
+  INSERT INTO job_counts (status, jobs) SELECT status, -count(*) FROM gone GROUP BY status
+), failures AS (
+  DELETE FROM job_failures WHERE job_id IN (SELECT id FROM gone)
+), keys AS (
+  DELETE FROM idempotency_keys WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*)::int AS jobs FROM gone`;
+
+export type ExpiredJobs = { from: number; to: number; retentionDays: number; limit: number };
+
+export async function deleteExpiredJobs(pool: pg.Pool, { from, to, retentionDays, limit }: ExpiredJobs): Promise<number> {
+  return (await pool.query<{ jobs: number }>(DELETE_EXPIRED_JOBS, [from, to, retentionDays, limit])).rows[0].jobs;
+}
+
+// Keys are created in job order, so the job_id index reaches the expired ones first.
+const EXPIRE_KEYS = `
+DELETE FROM idempotency_keys WHERE key IN (
+  SELECT key FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) ORDER BY job_id LIMIT $2)`;
+
+/** Deletes at most `limit` Idempotency-Keys older than `ttlHours`; how many it deleted. */
+export async function expireIdempotencyKeys(pool: pg.Pool, ttlHours: number, limit: number): Promise<number> {
+  return (await pool.query(EXPIRE_KEYS, [ttlHours, limit])).rowCount ?? 0;
+}
+
+export async function oldestKeptJobId(pool: pg.Pool): Promise<number | null> {
+  return (await pool.query<{ id: number | null }>("SELECT min(id) AS id FROM jobs")).rows[0].id;
 }
