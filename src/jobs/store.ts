@@ -347,6 +347,9 @@ WITH gone AS (
   DELETE FROM job_failures WHERE job_id IN (SELECT id FROM gone)
 ), keys AS (
   DELETE FROM idempotency_keys WHERE job_id IN (SELECT id FROM gone)
+), marked AS (
+  -- Jobs below it that are still there are queued ones, which a GET finds first.
+  UPDATE job_retention SET pruned_below = greatest(pruned_below, (SELECT max(id) + 1 FROM gone)) WHERE EXISTS (SELECT 1 FROM gone)
 )
 SELECT count(*)::int AS jobs FROM gone`;
 
