@@ -1,15 +1,14 @@
 import type pg from "pg";
+import { ROLLUPS, rollupRows } from "../rollup/rollups.ts";
 import { type Backlog, freshness, type Job, JOB_STATUSES, jobCounts, listJobs, recentIntake, stagingBacklog } from "../jobs/store.ts";
 
 export const FRESHNESS_WINDOW_MINUTES = 15;
 
-const NEWEST_PARTITION = `
-SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = 'rides'::regclass ORDER BY c.relname DESC LIMIT 1`;
-const PARTITION_NAME = /^rides_\d{4}_\d{2}$/;
+const BY_TRAVEL_TYPE = ROLLUPS.find((rollup) => rollup.table === "rides_hourly_by_travel_type")!;
 
 // Hours are wall-clock hours in the rides' zone: the $2 * 24 hours up to the one holding
-// $1, every one listed (zeros included), counting rides from the first hour's start to $1.
+// $1, every one listed (zeros included), each counted whole from the hourly rollup plus
+// the changes still in its log, so the chart reads a few hundred rollup rows, never rides.
 const RIDES_PER_HOUR = `
 WITH bounds AS (
   SELECT date_trunc('hour', $1::timestamptz AT TIME ZONE $3) AS last_hour,
@@ -17,12 +16,24 @@ WITH bounds AS (
 ), hours AS (
   SELECT generate_series(first_hour, last_hour, interval '1 hour') AS hour FROM bounds
 ), counts AS (
-  SELECT date_trunc('hour', from_date AT TIME ZONE $3) AS hour, travel_type_id, count(*)::int AS rides
-  FROM rides, bounds WHERE from_date >= first_hour AT TIME ZONE $3 AND from_date <= $1::timestamptz
-  GROUP BY 1, 2
+  SELECT hour AT TIME ZONE $3 AS hour, travel_type_id, sum(rides)::int AS rides
+  FROM (${rollupRows(
+    BY_TRAVEL_TYPE,
+    ["rides"],
+    "(SELECT first_hour AT TIME ZONE $3 FROM bounds)",
+    "(SELECT (last_hour + interval '1 hour') AT TIME ZONE $3 FROM bounds)",
+    "$3",
+  )}) hourly
+  GROUP BY 1, 2 HAVING sum(rides) <> 0
 )
 SELECT to_char(h.hour, 'YYYY-MM-DD HH24:00') AS hour, c.travel_type_id AS "travelType", c.rides
 FROM hours h LEFT JOIN counts c USING (hour) ORDER BY h.hour, c.travel_type_id`;
+
+// The newest hour the rollup holds rides for, or a newer ride still in its log: both by index or a small table.
+const NEWEST_RIDE = `
+SELECT greatest(
+  (SELECT max(hour) FROM rides_hourly_by_travel_type WHERE rides > 0),
+  (SELECT max(from_date) FROM rollup_log WHERE sign > 0)) AS at`;
 
 export type RidesPerHour = { until: string; days: number; hours: string[]; byTravelType: Record<string, number[]> };
 
@@ -37,12 +48,9 @@ export type DashboardStats = {
   ridesPerHour: RidesPerHour;
 };
 
-/** The end of the chart's window when none is asked for: the newest ride's time (the data may be history). */
+/** The end of the chart's window when none is asked for: the newest ride's hour (the data may be history). */
 async function newestRide(pool: pg.Pool): Promise<Date> {
-  const name = (await pool.query<{ name: string }>(NEWEST_PARTITION)).rows[0]?.name;
-  if (!name || !PARTITION_NAME.test(name)) return new Date();
-  const { rows } = await pool.query<{ at: Date | null }>(`SELECT max(from_date) AS at FROM "${name}"`);
-  return rows[0].at ?? new Date();
+  return (await pool.query<{ at: Date | null }>(NEWEST_RIDE)).rows[0].at ?? new Date();
 }
 
 async function ridesPerHour(pool: pg.Pool, zone: string, days: number, until?: string): Promise<RidesPerHour> {

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { inTransaction } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
 import { FAIL_JOB, moveJobsSql, NEXT_CHUNK } from "../jobs/store.ts";
-import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK } from "../rollup/rollups.ts";
+import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK, ROLLUPS_NEED_FILLING } from "../rollup/rollups.ts";
 
 /** Serialises movers cluster-wide, so a later send of a ride is never overwritten by an earlier one. */
 const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))";
@@ -29,7 +29,8 @@ export function createMover(
 
   return {
     /** Fills the rollups from rides when they are new to a database that already holds rides; true if it did. */
-    backfillRollups: () =>
+    backfillRollups: async () =>
+      (await pool.query<{ needed: boolean }>(ROLLUPS_NEED_FILLING)).rows[0].needed &&
       locked(async (client) => {
         await client.query(FOLDER_LOCK);
         let filled = 0;

@@ -20,7 +20,8 @@ let lostJobId: number;
 const ridesInWindow = async () =>
   (
     await db.pool.query(
-      "SELECT count(*)::int AS n FROM rides WHERE from_date >= '2013-01-01T00:00:00+05:30' AND from_date < $1",
+      // The chart's last hour is the one holding UNTIL, counted whole.
+      "SELECT count(*)::int AS n FROM rides WHERE from_date >= '2013-01-01T00:00:00+05:30' AND from_date < $1::timestamptz + interval '1 hour'",
       [UNTIL],
     )
   ).rows[0].n;
