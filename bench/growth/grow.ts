@@ -1,5 +1,8 @@
 import type pg from "pg";
 import { createJobPartitions } from "../../src/jobs/partitions.ts";
+import { createMover } from "../../src/mover/move.ts";
+import { createPartitions } from "../../src/mover/partitions.ts";
+import { monthIn } from "../../src/rides/time.ts";
 
 /**
  * Time passing, in bulk SQL: `count` finished jobs with ids from `firstId`, received
@@ -33,4 +36,33 @@ export async function growJobs(pool: pg.Pool, { firstId, count, from, to, partit
       [start, end, from.toISOString(), firstId, count - 1, spanMs, keyEvery],
     );
   }
+}
+
+/**
+ * One ride per grown job (ride id = job id), its from_date at the job's receipt, spread
+ * over the pickup-area, model and travel-type shapes of the sample, in bulk SQL; the
+ * month partitions are made the mover's way. The rollups are then filled from them as a
+ * database that took these rides one by one would hold them.
+ */
+export async function growRides(pool: pg.Pool, { firstId, count, from, to }: Omit<GrowJobs, "partitionSize" | "keyEvery">, zone: string): Promise<void> {
+  const months = new Set<string>();
+  for (let t = from.getTime(); t <= to.getTime() + 31 * 86_400_000; t += 86_400_000) months.add(monthIn(t, zone));
+  await createPartitions(pool, zone)([...months]);
+  const spanMs = to.getTime() - from.getTime();
+  const lastId = firstId + count - 1;
+  for (let start = firstId; start <= lastId; start += ROWS_PER_STATEMENT) {
+    const end = Math.min(lastId, start + ROWS_PER_STATEMENT - 1);
+    const at = `$3::timestamptz + make_interval(secs => (g - $4)::float8 / greatest($5::bigint, 1) * $6::float8 / 1000)`;
+    await pool.query(
+      `INSERT INTO rides (id, user_id, vehicle_model_id, travel_type_id, from_area_id, from_date, online_booking,
+                          mobile_site_booking, booking_created, from_lat, from_long, to_lat, to_long, car_cancellation, job_id)
+       SELECT g, 1 + g % 40000, (ARRAY[12, 12, 12, 85, 28, 65, 24])[1 + g % 7], (ARRAY[2, 2, 2, 2, 3, 1])[1 + g % 6], 1 + g % 600,
+              ${at}, g % 3 = 0, g % 11 = 0, ${at} - interval '2 hours', 12.9 + (g % 100) / 1000.0, 77.6 + (g % 97) / 1000.0,
+              12.95 + (g % 89) / 1000.0, 77.65 + (g % 83) / 1000.0, g % 13 = 0, g
+       FROM generate_series($1::bigint, $2::bigint) g`,
+      [start, end, from.toISOString(), firstId, count - 1, spanMs],
+    );
+  }
+  const mover = createMover(pool, createPartitions(pool, zone), 1, zone);
+  await mover.backfillRollups();
 }

@@ -55,15 +55,20 @@ SELECT id FROM lost`;
 
 const GET_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`;
 
-// A rare status is found through its own small list (queued ones through staging, failed
-// and lost ones through job_failures), so no status scans every job to fill a page.
-const LIST_JOBS = `
+// A rare status is read from its own small list (queued jobs from staging, failed and
+// lost ones from job_failures), newest first, each looked up by id (the LIMIT 1 keeps the
+// planner from hashing every partition of jobs instead): no status scans every job.
+const LIST_ALL = `
 SELECT ${JOB_COLUMNS} FROM jobs
 WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
-  AND ($1::text IS NULL OR $1 = 'done'
-       OR id IN (SELECT job_id FROM staging WHERE $1 = 'queued')
-       OR id IN (SELECT job_id FROM job_failures WHERE status = $1))
 ORDER BY id DESC LIMIT $3`;
+const listJobsFrom = (source: string) => `
+SELECT j.* FROM (SELECT job_id FROM ${source} ORDER BY job_id DESC) listed
+CROSS JOIN LATERAL (SELECT ${JOB_COLUMNS} FROM jobs WHERE id = listed.job_id LIMIT 1) j
+WHERE j.status = $1 AND ($2::timestamptz IS NULL OR j.received_at >= $2)
+ORDER BY listed.job_id DESC LIMIT $3`;
+const LIST_JOBS = { jobs: LIST_ALL, staging: listJobsFrom("staging"), job_failures: listJobsFrom("job_failures") };
+const LIST_SOURCE: Record<JobStatus, keyof typeof LIST_JOBS> = { queued: "staging", done: "jobs", failed: "job_failures", lost: "job_failures" };
 
 const PRUNED_BELOW = "SELECT pruned_below FROM job_retention";
 
@@ -88,7 +93,8 @@ export type JobFilter = { status?: JobStatus; since?: string; limit: number };
 
 /** The jobs a sender reconciles, newest first. */
 export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
-  const { rows } = await pool.query<JobRow>(LIST_JOBS, [filter.status ?? null, filter.since ?? null, filter.limit]);
+  const sql = LIST_JOBS[filter.status ? LIST_SOURCE[filter.status] : "jobs"];
+  const { rows } = await pool.query<JobRow>(sql, [filter.status ?? null, filter.since ?? null, filter.limit]);
   return rows.map(toJob);
 }
 

@@ -24,6 +24,7 @@ export type PruneReport = {
   idempotencyKeys: number;
   jobPartitions: number;
   oldestKeptJobId: number | null;
+  ms: number;
   skipped?: "another process is pruning";
 };
 
@@ -101,7 +102,8 @@ export function createPruner(options: PrunerOptions) {
   /** One prune, now; waits for one already running in this process. */
   async function prune(): Promise<PruneReport> {
     const run = running.then(async () => {
-      const report: PruneReport = { jobs: 0, idempotencyKeys: 0, jobPartitions: 0, oldestKeptJobId: null };
+      const started = performance.now();
+      const report: PruneReport = { jobs: 0, idempotencyKeys: 0, jobPartitions: 0, oldestKeptJobId: null, ms: 0 };
       const lock = await pool.connect();
       try {
         const { rows } = await lock.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext('rides-pruner')) AS locked");
@@ -112,6 +114,7 @@ export function createPruner(options: PrunerOptions) {
           await pruneKeys(report, steps);
           await foldJobCounts(pool);
           report.oldestKeptJobId = await oldestKeptJobId(pool);
+          report.ms = Math.round(performance.now() - started);
         } finally {
           await lock.query("SELECT pg_advisory_unlock(hashtext('rides-pruner'))");
         }
