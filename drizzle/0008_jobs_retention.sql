@@ -76,6 +76,14 @@ CREATE TABLE "job_retention" (
 --> statement-breakpoint
 INSERT INTO "job_retention" (pruned_below) VALUES (0);
 --> statement-breakpoint
+-- With RIDES_RETENTION_MONTHS set, rides before kept_from were dropped (whole month
+-- partitions; the rollups keep them) and are refused; NULL while every month is kept.
+CREATE TABLE "rides_retention" (
+	"kept_from" timestamp with time zone
+);
+--> statement-breakpoint
+INSERT INTO "rides_retention" (kept_from) VALUES (NULL);
+--> statement-breakpoint
 DROP TABLE "jobs";
 --> statement-breakpoint
 ALTER TABLE "jobs_partitioned" RENAME TO "jobs";

@@ -16,6 +16,7 @@ import type { Logger } from "./observability/logger.ts";
 import type { Metrics } from "./observability/metrics.ts";
 import { metricsRoutes } from "./observability/routes.ts";
 import { type QueryDeps, queryRoutes } from "./query/routes.ts";
+import type { RidesWindow } from "./retention/rides-window.ts";
 import { storedRoutes } from "./stored/routes.ts";
 
 export type AppDeps = {
@@ -32,7 +33,8 @@ export type AppDeps = {
   metrics: Metrics;
   waitStoredTimeoutMs: number;
   jobsRetentionDays: number;
-  query: Omit<QueryDeps, "pool">;
+  query: Omit<QueryDeps, "pool" | "ridesWindow">;
+  ridesWindow: RidesWindow;
 };
 
 export function createApp(deps: AppDeps) {
@@ -52,7 +54,7 @@ export function createApp(deps: AppDeps) {
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
     .route("/", dashboardRoutes(deps.pool, deps.timeZone))
-    .route("/", queryRoutes({ pool: deps.pool, ...deps.query }));
+    .route("/", queryRoutes({ pool: deps.pool, ridesWindow: deps.ridesWindow, ...deps.query }));
   app.route("/", docsRoutes(app, deps.timeZone));
   app.onError(onError);
   app.notFound(notFound);

@@ -65,6 +65,7 @@ const ConfigSchema = v.object({
   IDEMPOTENCY_KEY_TTL_HOURS: integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, 1, 24 * 3650),
   JOBS_PARTITION_SIZE: integer("JOBS_PARTITION_SIZE", 250_000, 10, 100_000_000),
   PRUNE_INTERVAL_MINUTES: integer("PRUNE_INTERVAL_MINUTES", 15, 1, 60),
+  RIDES_RETENTION_MONTHS: v.optional(integer("RIDES_RETENTION_MONTHS", 0, 1, 1200)),
 });
 
 const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/i;
@@ -91,6 +92,8 @@ export type Config = {
   idempotencyKeyTtlHours: number;
   jobsPartitionSize: number;
   pruneIntervalMinutes: number;
+  /** Unset: rides are kept forever. */
+  ridesRetentionMonths: number | undefined;
 };
 
 /** Reads the environment once at boot; a bad value stops the process with every problem named. */
@@ -130,5 +133,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idempotencyKeyTtlHours: c.IDEMPOTENCY_KEY_TTL_HOURS,
     jobsPartitionSize: c.JOBS_PARTITION_SIZE,
     pruneIntervalMinutes: c.PRUNE_INTERVAL_MINUTES,
+    ridesRetentionMonths: c.RIDES_RETENTION_MONTHS,
   };
 }

@@ -15,6 +15,7 @@ import { createFolder } from "./rollup/folder.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { createPruner, type Pruner } from "./retention/pruner.ts";
+import { createRidesWindow } from "./retention/rides-window.ts";
 
 export type Service = { url: string; app: ReturnType<typeof createApp>; pruner: Pruner; stop: () => Promise<void> };
 
@@ -43,13 +44,19 @@ export async function startService(config: Config & { databaseUrl: string }, log
     onLost: (jobs) => log.warn({ jobs }, "jobs whose staged rides PostgreSQL lost in a crash are marked lost"),
     afterMove: folder.wake,
   });
+  const ridesWindow = createRidesWindow(pool, config.ridesRetentionMonths !== undefined);
   const pruner = createPruner({
     pool,
     jobsRetentionDays: config.jobsRetentionDays,
     idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
+    ridesRetentionMonths: config.ridesRetentionMonths,
+    zone: config.timeZone,
     intervalMs: config.pruneIntervalMinutes * 60_000,
     log,
-    onPruned: metrics.pruned,
+    onPruned: (report) => {
+      metrics.pruned(report);
+      ridesWindow.invalidate();
+    },
     onScheduled: metrics.pruneScheduled,
   });
   pruner.start();
@@ -70,6 +77,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     jobsRetentionDays: config.jobsRetentionDays,
+    ridesWindow,
     workersRunning: () => workersRunning,
     draining: () => draining,
     timeZone: config.timeZone,

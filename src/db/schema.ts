@@ -70,6 +70,11 @@ export const jobFailures = pgTable("job_failures", {
   status: text("status").notNull(),
 });
 
+/** One row: with RIDES_RETENTION_MONTHS, rides before kept_from were dropped and are refused (NULL: none were). */
+export const ridesRetention = pgTable("rides_retention", {
+  keptFrom: timestamp("kept_from", { withTimezone: true }),
+});
+
 /** One row: every job id below pruned_below was pruned. */
 export const jobRetention = pgTable("job_retention", {
   prunedBelow: bigint("pruned_below", { mode: "number" }).notNull(),

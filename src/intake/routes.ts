@@ -10,6 +10,7 @@ import { Problem } from "../http/problem.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import { getJob, type Job, jobWithKey } from "../jobs/store.ts";
 import { MEDIA_TYPES, readRides, TooManyRides, UnreadableBody } from "../rides/index.ts";
+import type { RidesWindow } from "../retention/rides-window.ts";
 import type { Backlog } from "./backlog.ts";
 import type { IdempotencyKey, Stager } from "./stager.ts";
 
@@ -22,6 +23,7 @@ export type IntakeOptions = {
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
   waitStoredTimeoutMs: number;
+  ridesWindow: RidesWindow;
 };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
@@ -37,7 +39,7 @@ const IntakeQuery = v.strictObject(
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function intakeRoutes(options: IntakeOptions) {
-  const { pool, stager, backlog, timeZone, bodyLimitBytes, maxRidesPerRequest, waitStoredTimeoutMs, onRead } = options;
+  const { pool, stager, backlog, timeZone, bodyLimitBytes, maxRidesPerRequest, waitStoredTimeoutMs, onRead, ridesWindow } = options;
   const tooLarge = () => {
     throw new Problem(413, `the body is larger than ${bodyLimitBytes} bytes; split it into smaller batches`);
   };
@@ -93,9 +95,10 @@ export function intakeRoutes(options: IntakeOptions) {
       } catch {
         throw new Problem(400, "the body is not valid UTF-8");
       }
+      const keptFrom = await ridesWindow();
       let read: ReturnType<typeof readRides>;
       try {
-        read = readRides(text, mediaType, zone, maxRidesPerRequest);
+        read = readRides(text, mediaType, zone, maxRidesPerRequest, keptFrom);
       } catch (error) {
         if (error instanceof UnreadableBody) throw new Problem(400, error.message);
         if (error instanceof TooManyRides) throw new Problem(413, error.message);

@@ -218,10 +218,13 @@ export async function stagedRides(pool: pg.Pool): Promise<number> {
 
 export type Backlog = { jobs: number; rides: number; oldestAgeSeconds: number };
 
+// Ids follow arrival, so the oldest staged job is the lowest id: one lookup in one
+// partition of jobs, where a join could hash every partition.
 const BACKLOG = `
-SELECT count(*)::int AS jobs, coalesce(sum(s.ride_count), 0)::int AS rides,
-       coalesce(extract(epoch FROM now() - min(j.received_at)), 0)::float8 AS "oldestAgeSeconds"
-FROM staging s JOIN jobs j ON j.id = s.job_id`;
+SELECT count(*)::int AS jobs, coalesce(sum(ride_count), 0)::int AS rides,
+       coalesce(extract(epoch FROM now() - (SELECT received_at FROM jobs WHERE id = (SELECT min(job_id) FROM staging))), 0)::float8
+         AS "oldestAgeSeconds"
+FROM staging`;
 
 /** What waits in staging for the mover, and since when. */
 export async function stagingBacklog(pool: pg.Pool): Promise<Backlog> {

@@ -123,6 +123,7 @@ export function createMetrics(pool: pg.Pool) {
       pruned.inc({ table: "jobs" }, report.jobs);
       pruned.inc({ table: "idempotency_keys" }, report.idempotencyKeys);
       partitionsDropped.inc({ table: "jobs" }, report.jobPartitions);
+      partitionsDropped.inc({ table: "rides" }, report.ridesPartitions);
       if (!report.skipped) oldestKeptJob.set(report.oldestKeptJobId ?? 0);
     },
     pruneScheduled(at: Date) {

@@ -11,6 +11,8 @@ import {
 } from "../jobs/store.ts";
 import { type JobPartition, jobPartitions, nextJobId } from "../jobs/partitions.ts";
 import { inTransaction } from "../db/client.ts";
+import { dropRidesMonth, keepRidesFrom, monthsBefore, monthStart, ridesMonthsBefore } from "../mover/partitions.ts";
+import { monthIn } from "../rides/time.ts";
 
 /** Rows one pruning statement deletes at most: each commits in well under a second and holds no lock intake or mover wait on. */
 export const PRUNE_BATCH_ROWS = 10_000;
@@ -23,6 +25,7 @@ export type PruneReport = {
   jobs: number;
   idempotencyKeys: number;
   jobPartitions: number;
+  ridesPartitions: number;
   oldestKeptJobId: number | null;
   ms: number;
   skipped?: "another process is pruning";
@@ -32,6 +35,10 @@ export type PrunerOptions = {
   pool: pg.Pool;
   jobsRetentionDays: number;
   idempotencyKeyTtlHours: number;
+  /** RIDES_RETENTION_MONTHS; unset keeps every month of rides. */
+  ridesRetentionMonths?: number;
+  /** RIDES_TIME_ZONE: the clock months are cut on. */
+  zone: string;
   intervalMs: number;
   log: Logger;
   onPruned: (report: PruneReport) => void;
@@ -45,7 +52,7 @@ export type PrunerOptions = {
  * session advisory lock, released if the process dies).
  */
 export function createPruner(options: PrunerOptions) {
-  const { pool, jobsRetentionDays, idempotencyKeyTtlHours, intervalMs, log } = options;
+  const { pool, jobsRetentionDays, idempotencyKeyTtlHours, ridesRetentionMonths, zone, intervalMs, log } = options;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   let stopped = false;
@@ -99,11 +106,25 @@ export function createPruner(options: PrunerOptions) {
     }
   }
 
+  // Rides before the current month's RIDES_RETENTION_MONTHS predecessors: refused from
+  // now on first, then their months dropped whole. The rollups keep them.
+  async function pruneRides(report: PruneReport, steps: { left: number }) {
+    if (ridesRetentionMonths === undefined) return;
+    const oldestKept = monthsBefore(monthIn(Date.now(), zone), ridesRetentionMonths);
+    await keepRidesFrom(pool, monthStart(oldestKept, zone));
+    for (const month of await ridesMonthsBefore(pool, oldestKept)) {
+      if (steps.left <= 0 || stopped) return;
+      await dropRidesMonth(pool, month);
+      report.ridesPartitions++;
+      steps.left--;
+    }
+  }
+
   /** One prune, now; waits for one already running in this process. */
   async function prune(): Promise<PruneReport> {
     const run = running.then(async () => {
       const started = performance.now();
-      const report: PruneReport = { jobs: 0, idempotencyKeys: 0, jobPartitions: 0, oldestKeptJobId: null, ms: 0 };
+      const report: PruneReport = { jobs: 0, idempotencyKeys: 0, jobPartitions: 0, ridesPartitions: 0, oldestKeptJobId: null, ms: 0 };
       const lock = await pool.connect();
       try {
         const { rows } = await lock.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext('rides-pruner')) AS locked");
@@ -112,6 +133,7 @@ export function createPruner(options: PrunerOptions) {
           const steps = { left: MAX_STEPS_PER_PRUNE };
           await pruneJobs(report, steps);
           await pruneKeys(report, steps);
+          await pruneRides(report, steps);
           await foldJobCounts(pool);
           report.oldestKeptJobId = await oldestKeptJobId(pool);
           report.ms = Math.round(performance.now() - started);

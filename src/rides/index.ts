@@ -11,8 +11,11 @@ export const MEDIA_TYPES = Object.keys(FORMATS);
 
 export class TooManyRides extends Error {}
 
-/** A request body → every ride in it, accepted or rejected with its reasons; nothing is dropped. */
-export function readRides(text: string, mediaType: string, zone: string, maxRides: number): ReadRides {
+/**
+ * A request body → every ride in it, accepted or rejected with its reasons; nothing is dropped.
+ * With `keptFrom` (RIDES_RETENTION_MONTHS), a ride before it is rejected: its month was dropped.
+ */
+export function readRides(text: string, mediaType: string, zone: string, maxRides: number, keptFrom?: number): ReadRides {
   const parse = FORMATS[mediaType];
   const candidates: Candidate[] = parse(text);
   if (candidates.length === 0) throw new UnreadableBody("the body holds no rides");
@@ -28,7 +31,10 @@ export function readRides(text: string, mediaType: string, zone: string, maxRide
       return;
     }
     const checked = checkRide(candidate.input, schema);
-    if (checked.ok) accepted.push(checked.ride);
+    if (checked.ok && keptFrom !== undefined && Date.parse(checked.ride.from_date) < keptFrom) {
+      const message = `is before ${new Date(keptFrom).toISOString()}: the rides of that month were dropped (RIDES_RETENTION_MONTHS) and are no longer taken`;
+      rejected.push({ index, id: checked.ride.id, errors: [{ path: "from_date", message }] });
+    } else if (checked.ok) accepted.push(checked.ride);
     else rejected.push({ index, id: idOf(candidate.input), errors: checked.errors });
   });
   return { accepted, rejected };

@@ -34,6 +34,7 @@ beforeAll(async () => {
     pool: db.pool,
     jobsRetentionDays: 30,
     idempotencyKeyTtlHours: 24,
+    zone: ZONE,
     intervalMs: 3_600_000,
     log: createLogger("silent"),
     onPruned: () => {},
