@@ -40,7 +40,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     pool,
     mover,
     ensureJobPartitions,
-    onError: (error) => log.warn({ error: (error as Error).message }, "could not wake the mover"),
+    onError: (error) => log.warn({ error: (error as Error).message }, "could not wake the mover or sweep for lost jobs"),
     onLost: (jobs) => log.warn({ jobs }, "jobs whose staged rides PostgreSQL lost in a crash are marked lost"),
     afterMove: folder.wake,
   });
