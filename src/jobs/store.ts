@@ -20,6 +20,8 @@ export type Job = {
   finished_at: string | null;
 };
 
+// The reads that /metrics and the dashboard repeat are named (prepared once per
+// connection), so their plan over every jobs partition is made once, not per request.
 const JOB_COLUMNS = "id AS job_id, status, accepted, stored, failed, error, received_at, finished_at";
 type JobRow = Omit<Job, "received_at" | "finished_at"> & { received_at: Date; finished_at: Date | null };
 
@@ -93,8 +95,9 @@ export type JobFilter = { status?: JobStatus; since?: string; limit: number };
 
 /** The jobs a sender reconciles, newest first. */
 export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
-  const sql = LIST_JOBS[filter.status ? LIST_SOURCE[filter.status] : "jobs"];
-  const { rows } = await pool.query<JobRow>(sql, [filter.status ?? null, filter.since ?? null, filter.limit]);
+  const source = filter.status ? LIST_SOURCE[filter.status] : "jobs";
+  const values = [filter.status ?? null, filter.since ?? null, filter.limit];
+  const { rows } = await pool.query<JobRow>({ name: `list-jobs-from-${source}`, text: LIST_JOBS[source], values });
   return rows.map(toJob);
 }
 
@@ -228,7 +231,7 @@ FROM staging`;
 
 /** What waits in staging for the mover, and since when. */
 export async function stagingBacklog(pool: pg.Pool): Promise<Backlog> {
-  return (await pool.query<Backlog>(BACKLOG)).rows[0];
+  return (await pool.query<Backlog>({ name: "staging-backlog", text: BACKLOG })).rows[0];
 }
 
 const JOB_COUNTS = "SELECT status, sum(jobs)::bigint AS jobs FROM job_counts GROUP BY status";
@@ -245,7 +248,7 @@ export async function foldJobCounts(pool: pg.Pool): Promise<void> {
 
 export async function jobCounts(pool: pg.Pool): Promise<Record<JobStatus, number>> {
   const counts: Record<JobStatus, number> = { queued: 0, done: 0, failed: 0, lost: 0 };
-  for (const row of (await pool.query<{ status: JobStatus; jobs: string }>(JOB_COUNTS)).rows) counts[row.status] = Number(row.jobs);
+  for (const row of (await pool.query<{ status: JobStatus; jobs: string }>({ name: "job-counts", text: JOB_COUNTS })).rows) counts[row.status] = Number(row.jobs);
   return counts;
 }
 
@@ -293,14 +296,14 @@ FROM (
 
 /** Rides accepted in the last minute and hour. */
 export async function recentIntake(pool: pg.Pool): Promise<{ lastMinute: number; lastHour: number }> {
-  return (await pool.query(INTAKE)).rows[0];
+  return (await pool.query({ name: "recent-intake", text: INTAKE })).rows[0];
 }
 
 export type Freshness = { jobs: number; p50: number | null; p95: number | null; max: number | null };
 
 /** How long jobs received in the last `minutes` took from 202 to stored. */
 export async function freshness(pool: pg.Pool, minutes: number): Promise<Freshness> {
-  return (await pool.query(FRESHNESS, [minutes])).rows[0];
+  return (await pool.query({ name: "freshness", text: FRESHNESS, values: [minutes] })).rows[0];
 }
 
 // Pruning (src/retention/pruner.ts). Each statement is bounded and commits alone; the
