@@ -20,8 +20,6 @@ export type Job = {
   finished_at: string | null;
 };
 
-// The reads that /metrics and the dashboard repeat are named (prepared once per
-// connection), so their plan over every jobs partition is made once, not per request.
 const JOB_COLUMNS = "id AS job_id, status, accepted, stored, failed, error, received_at, finished_at";
 type JobRow = Omit<Job, "received_at" | "finished_at"> & { received_at: Date; finished_at: Date | null };
 
@@ -93,7 +91,11 @@ export async function wasPruned(pool: pg.Pool, jobId: number): Promise<boolean> 
 
 export type JobFilter = { status?: JobStatus; since?: string; limit: number };
 
-/** The jobs a sender reconciles, newest first. */
+/**
+ * The jobs a sender reconciles, newest first. Like the other reads /metrics and the
+ * dashboard repeat, a named statement (prepared once per connection), so its plan over
+ * every jobs partition is made once, not per request.
+ */
 export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
   const source = filter.status ? LIST_SOURCE[filter.status] : "jobs";
   const values = [filter.status ?? null, filter.since ?? null, filter.limit];
