@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createJobPartitions } from "../../src/jobs/partitions.ts";
 import { jobCounts } from "../../src/jobs/store.ts";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
@@ -10,6 +11,10 @@ const FIRST_ID = 1_000_001;
 const PARTITION_SIZE = 10;
 
 async function serviceWithSmallPartitions(db: TestDatabase, env: Record<string, string> = {}): Promise<Service> {
+  // Partitions ready for every id the test uses: with ten ids each, a burst of POSTs can
+  // outrun the ones the service keeps ahead, and the retry after adding one skips an id.
+  await db.pool.query("SELECT setval('jobs_id_seq', $1)", [FIRST_ID + 60]);
+  await createJobPartitions(db.pool, PARTITION_SIZE)();
   await db.pool.query("SELECT setval('jobs_id_seq', $1)", [FIRST_ID - 1]);
   return startTestService(db.url, { JOBS_PARTITION_SIZE: String(PARTITION_SIZE), JOBS_RETENTION_DAYS: "30", ...env });
 }
