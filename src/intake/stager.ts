@@ -9,7 +9,8 @@ export type IdempotencyKey = { key: string; hash: string };
 
 type StagedRow = { job_id: number; received_at: Date; created: boolean };
 const DEADLOCK = "40P01";
-const NO_PARTITION = /^no partition of relation "jobs" found for row/;
+// The only check the stage statement can fail: no jobs partition holds the new id.
+const NO_PARTITION = "23514";
 
 type Waiting = {
   rides: number;
@@ -90,8 +91,9 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
     try {
       return await pool.query<StagedRow>(stageJobs(jobs), params);
     } catch (error) {
-      const noPartition = NO_PARTITION.test((error as Error).message);
-      if (((error as { code?: string }).code !== DEADLOCK && !noPartition) || attempt >= 3) throw error;
+      const code = (error as { code?: string }).code;
+      const noPartition = code === NO_PARTITION;
+      if ((code !== DEADLOCK && !noPartition) || attempt >= 3) throw error;
       if (noPartition) await ensureJobPartitions();
       return stageWithRetry(jobs, params, attempt + 1);
     }
