@@ -281,10 +281,27 @@ export async function jobWithKey(pool: pg.Pool, key: string): Promise<{ id: numb
   return rows[0];
 }
 
+// The lowest id of the jobs received in the last hour and $1 seconds more: below it no
+// job of the last hour can be, so the figures below read only the partitions after it.
+const LAST_HOUR_FROM = `
+SELECT coalesce(min(id), (SELECT coalesce(max(id), 0) + 1 FROM jobs)) AS id
+FROM jobs WHERE received_at > now() - interval '1 hour' - make_interval(secs => $1)`;
+/** How long a process reuses that bound: its window is this much longer than an hour, so it still covers the hour. */
+const LAST_HOUR_FROM_REUSE_MS = 60_000;
+const lastHourFromByPool = new WeakMap<pg.Pool, { id: number; at: number }>();
+
+async function lastHourFrom(pool: pg.Pool): Promise<number> {
+  const known = lastHourFromByPool.get(pool);
+  if (known && Date.now() - known.at < LAST_HOUR_FROM_REUSE_MS) return known.id;
+  const { id } = (await pool.query<{ id: number }>(LAST_HOUR_FROM, [LAST_HOUR_FROM_REUSE_MS / 1000])).rows[0];
+  lastHourFromByPool.set(pool, { id, at: Date.now() });
+  return id;
+}
+
 const INTAKE = `
 SELECT coalesce(sum(accepted) FILTER (WHERE received_at > now() - interval '1 minute'), 0)::int AS "lastMinute",
        coalesce(sum(accepted), 0)::int AS "lastHour"
-FROM jobs WHERE received_at > now() - interval '1 hour'`;
+FROM jobs WHERE id >= $1 AND received_at > now() - interval '1 hour'`;
 
 const FRESHNESS = `
 SELECT count(*)::int AS jobs,
@@ -293,19 +310,19 @@ SELECT count(*)::int AS jobs,
        max(seconds) AS max
 FROM (
   SELECT extract(epoch FROM finished_at - received_at)::float8 AS seconds
-  FROM jobs WHERE status = 'done' AND received_at > now() - make_interval(mins => $1)
+  FROM jobs WHERE id >= $2 AND status = 'done' AND received_at > now() - make_interval(mins => $1)
 ) done`;
 
 /** Rides accepted in the last minute and hour. */
 export async function recentIntake(pool: pg.Pool): Promise<{ lastMinute: number; lastHour: number }> {
-  return (await pool.query({ name: "recent-intake", text: INTAKE })).rows[0];
+  return (await pool.query({ name: "recent-intake", text: INTAKE, values: [await lastHourFrom(pool)] })).rows[0];
 }
 
 export type Freshness = { jobs: number; p50: number | null; p95: number | null; max: number | null };
 
-/** How long jobs received in the last `minutes` took from 202 to stored. */
+/** How long jobs received in the last `minutes` (at most an hour) took from 202 to stored. */
 export async function freshness(pool: pg.Pool, minutes: number): Promise<Freshness> {
-  return (await pool.query({ name: "freshness", text: FRESHNESS, values: [minutes] })).rows[0];
+  return (await pool.query({ name: "freshness", text: FRESHNESS, values: [minutes, await lastHourFrom(pool)] })).rows[0];
 }
 
 // Pruning (src/retention/pruner.ts). Each statement is bounded and commits alone; the
