@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { detachPartition } from "../db/client.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
 import { LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
 
@@ -341,12 +342,11 @@ export async function partitionAgeOf(pool: pg.Pool, name: string, retentionDays:
 }
 
 /**
- * Detaches a jobs partition without blocking intake or mover (CONCURRENTLY takes SHARE
- * UPDATE EXCLUSIVE on jobs, which only DDL and vacuum conflict with). FINALIZE completes
- * one a crash left half detached.
+ * Detaches a jobs partition without blocking intake or mover; FINALIZE completes one a
+ * crash or the timeout left half detached.
  */
 export async function detachJobPartition(pool: pg.Pool, name: string, pending: boolean): Promise<void> {
-  await pool.query(`ALTER TABLE jobs DETACH PARTITION ${name} ${pending ? "FINALIZE" : "CONCURRENTLY"}`);
+  await detachPartition(pool, { table: "jobs", partition: name, finalize: pending });
 }
 
 /** Drops a detached partition and everything tied to its jobs, in one transaction; the number of jobs dropped. */

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { inTransaction } from "../db/client.ts";
+import { detachPartition, inTransaction } from "../db/client.ts";
 import { wallTimeToInstant } from "../rides/time.ts";
 
 const MONTH = /^(\d{4})-(\d{2})$/;
@@ -55,9 +55,7 @@ export async function ridesMonthsBefore(pool: pg.Pool, month: string): Promise<R
  * which neither the mover nor a query waits on), then dropped alone. The rollups keep it.
  */
 export async function dropRidesMonth(pool: pg.Pool, month: RidesMonth): Promise<void> {
-  if (month.attached || month.detachPending) {
-    await pool.query(`ALTER TABLE rides DETACH PARTITION "${month.name}" ${month.detachPending ? "FINALIZE" : "CONCURRENTLY"}`);
-  }
+  if (month.attached || month.detachPending) await detachPartition(pool, { table: "rides", partition: month.name, finalize: month.detachPending });
   await pool.query(`DROP TABLE "${month.name}"`);
 }
 
