@@ -50,7 +50,7 @@ export async function runLoad<T>(script: string, input: unknown): Promise<T> {
   return JSON.parse(load.stdout()) as T;
 }
 
-export type Server = { kind: ServerKind; url: string; peakRssMb: () => number | undefined; stop: () => Promise<void> };
+export type Server = { kind: ServerKind; url: string; peakRssMb: () => number | undefined; stdout: () => string; stop: () => Promise<void> };
 
 /** A server in its own process, so its peak RSS is its own and the load runs beside it. */
 export async function startServer(kind: ServerKind, databaseUrl: string, cpuProfileDir?: string): Promise<Server> {
@@ -69,6 +69,7 @@ export async function startServer(kind: ServerKind, databaseUrl: string, cpuProf
   return {
     kind,
     url,
+    stdout: server.stdout,
     peakRssMb() {
       // VmHWM: the most resident memory the process ever had (Linux only).
       try {

@@ -5,7 +5,9 @@ import { createPool } from "../src/db/client.ts";
 import { applyMigrations } from "../src/db/migrate.ts";
 import { loadConfig } from "../src/config.ts";
 import { createStager } from "../src/intake/stager.ts";
-import { columns, createMover } from "../src/mover/move.ts";
+import { createJobPartitions } from "../src/jobs/partitions.ts";
+import { columns } from "../src/jobs/store.ts";
+import { createMover } from "../src/mover/move.ts";
 import { createPartitions } from "../src/mover/partitions.ts";
 import { readRides } from "../src/rides/index.ts";
 import { monthIn, wallTimeToInstant } from "../src/rides/time.ts";
@@ -358,7 +360,10 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
        FROM generate_series(1, $1::int) g, LATERAL (SELECT timestamptz '2013-01-01 00:00+05:30' + g * (interval '364 days' / $1::int) AS t) at`,
       [stored],
     );
-    const stager = createStager(pool, ZONE, () => {});
+    const { idempotencyKeyTtlHours, jobsPartitionSize } = loadConfig({});
+    const ensureJobPartitions = createJobPartitions(pool, jobsPartitionSize);
+    await ensureJobPartitions();
+    const stager = createStager({ pool, partitionZone: ZONE, idempotencyKeyTtlHours, ensureJobPartitions, onStaged: () => {} });
     const mover = createMover(pool, ensure, moverChunkRows, ZONE);
     databases.push({ withMaxId, database, pool, stager, mover, nextId: stored + 1, seconds: 0, rides: 0, blocks: 0 });
   }

@@ -20,6 +20,7 @@ import type { Logger } from "./observability/logger.ts";
 import type { Metrics } from "./observability/metrics.ts";
 import { metricsRoutes } from "./observability/routes.ts";
 import { type QueryDeps, queryRoutes } from "./query/routes.ts";
+import type { RidesWindow } from "./retention/rides-window.ts";
 import { storedRoutes } from "./stored/routes.ts";
 
 export type AppDeps = {
@@ -38,7 +39,9 @@ export type AppDeps = {
   log: Logger;
   metrics: Metrics;
   waitStoredTimeoutMs: number;
-  query: QueryDeps;
+  jobsRetentionDays: number;
+  query: Omit<QueryDeps, "ridesWindow">;
+  ridesWindow: RidesWindow;
   openStreams: () => number;
 };
 
@@ -60,11 +63,11 @@ export function createApp(deps: AppDeps) {
     .route("/", healthRoutes(deps.pool, deps.workersRunning, deps.shuttingDown))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
     .route("/", streamRoutes())
-    .route("/", jobRoutes(deps.pool))
+    .route("/", jobRoutes(deps.pool, deps.jobsRetentionDays))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
     .route("/", dashboardRoutes(deps.pool, deps.timeZone, deps.query.analytics, deps.openStreams))
-    .route("/", queryRoutes(deps.query));
+    .route("/", queryRoutes({ ridesWindow: deps.ridesWindow, ...deps.query }));
   app.route("/", docsRoutes(app, deps.timeZone));
   app.onError(onError);
   app.notFound(notFound);

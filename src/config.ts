@@ -94,6 +94,11 @@ const ConfigSchema = v.object({
   STREAM_MAX_OPEN: integer("STREAM_MAX_OPEN", 1_000, 1, 100_000),
   STREAM_PING_INTERVAL_MS: integer("STREAM_PING_INTERVAL_MS", 30_000, 100, 600_000),
   STREAM_IDLE_TIMEOUT_MS: integer("STREAM_IDLE_TIMEOUT_MS", 300_000, 100, 86_400_000),
+  JOBS_RETENTION_DAYS: integer("JOBS_RETENTION_DAYS", 30, 1, 3650),
+  IDEMPOTENCY_KEY_TTL_HOURS: integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, 1, 24 * 3650),
+  JOBS_PARTITION_SIZE: integer("JOBS_PARTITION_SIZE", 250_000, 10, 100_000_000),
+  PRUNE_INTERVAL_MINUTES: integer("PRUNE_INTERVAL_MINUTES", 15, 1, 60),
+  RIDES_RETENTION_MONTHS: v.optional(integer("RIDES_RETENTION_MONTHS", 0, 1, 1200)),
 });
 
 /** Every environment variable the service reads. */
@@ -133,6 +138,12 @@ export type Config = {
   queryMaxRows: number;
   queryTimeoutMs: number;
   stream: StreamLimits;
+  jobsRetentionDays: number;
+  idempotencyKeyTtlHours: number;
+  jobsPartitionSize: number;
+  pruneIntervalMinutes: number;
+  /** Unset: rides are kept forever. */
+  ridesRetentionMonths: number | undefined;
 };
 
 export type StreamLimits = { maxInFlight: number; maxOpen: number; pingIntervalMs: number; idleTimeoutMs: number };
@@ -197,5 +208,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pingIntervalMs: c.STREAM_PING_INTERVAL_MS,
       idleTimeoutMs: c.STREAM_IDLE_TIMEOUT_MS,
     },
+    jobsRetentionDays: c.JOBS_RETENTION_DAYS,
+    idempotencyKeyTtlHours: c.IDEMPOTENCY_KEY_TTL_HOURS,
+    jobsPartitionSize: c.JOBS_PARTITION_SIZE,
+    pruneIntervalMinutes: c.PRUNE_INTERVAL_MINUTES,
+    ridesRetentionMonths: c.RIDES_RETENTION_MONTHS,
   };
 }

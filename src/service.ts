@@ -11,6 +11,7 @@ import { createBacklog } from "./intake/backlog.ts";
 import { createJobEvents } from "./intake/job-events.ts";
 import { createStager } from "./intake/stager.ts";
 import { createStreamIntake } from "./intake/stream.ts";
+import { createJobPartitions } from "./jobs/partitions.ts";
 import { createMover } from "./mover/move.ts";
 import { createPartitions } from "./mover/partitions.ts";
 import { startMoverWorker } from "./mover/worker.ts";
@@ -19,8 +20,10 @@ import { createFolder } from "./rollup/folder.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { createAnalytics } from "./query/analytics.ts";
+import { createPruner, type Pruner } from "./retention/pruner.ts";
+import { createRidesWindow } from "./retention/rides-window.ts";
 
-export type Service = { url: string; app: ReturnType<typeof createApp>; memoryBudget: MemoryBudget; stop: () => Promise<void> };
+export type Service = { url: string; app: ReturnType<typeof createApp>; memoryBudget: MemoryBudget; pruner: Pruner; stop: () => Promise<void> };
 
 /**
  * Database → migrations → mover workers and rollup folder → HTTP. stop() undoes it in reverse, letting in-flight work finish.
@@ -47,6 +50,10 @@ export async function startService(config: Config & { databaseUrl: string }, log
     queued: config.queryQueueLimit,
     waitMs: config.queryTimeoutMs,
   });
+  const ensureJobPartitions = createJobPartitions(pool, config.jobsPartitionSize);
+  await ensureJobPartitions();
+  const memoryBudget = createMemoryBudget(config.intakeMemoryBudgetBytes);
+  const metrics = createMetrics({ pool, analyticsPool: analytics.pool, memoryBudget });
 
   const boss = new PgBoss({ connectionString: directUrl, max: 4, useListenNotify: true });
   boss.on("error", (error) => log.warn({ error: error.message }, "pg-boss error"));
@@ -56,21 +63,45 @@ export async function startService(config: Config & { databaseUrl: string }, log
   const folder = createFolder(pool, config.timeZone, (error) =>
     log.warn({ error: (error as Error).message }, "could not fold the rollup log"),
   );
-  const worker = await startMoverWorker(
+  const worker = await startMoverWorker({
     boss,
     pool,
     mover,
-    (error) => log.warn({ error: (error as Error).message }, "could not wake the mover"),
-    folder.wake,
-  );
+    ensureJobPartitions,
+    onError: (error) => log.warn({ error: (error as Error).message }, "could not wake the mover or sweep for lost jobs"),
+    onLost: (jobs) => log.warn({ jobs }, "jobs whose staged rides PostgreSQL lost in a crash are marked lost"),
+    afterMove: folder.wake,
+  });
+  // Its detaches hold a session setting and cannot run in a transaction: past PgBouncer, on DIRECT_DATABASE_URL.
+  const directPool = createPool(directUrl, { max: 2 });
+  const ridesWindow = createRidesWindow(pool, config.ridesRetentionMonths !== undefined);
+  const pruner = createPruner({
+    pool: directPool,
+    jobsRetentionDays: config.jobsRetentionDays,
+    idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
+    ridesRetentionMonths: config.ridesRetentionMonths,
+    zone: config.timeZone,
+    intervalMs: config.pruneIntervalMinutes * 60_000,
+    log,
+    onPruned: (report) => {
+      metrics.pruned(report);
+      ridesWindow.invalidate();
+    },
+    onScheduled: metrics.pruneScheduled,
+  });
+  pruner.start();
   let workersRunning = true;
   let shuttingDown = false;
   let draining = false;
 
-  const stager = createStager(pool, config.timeZone, worker.wake);
-  const memoryBudget = createMemoryBudget(config.intakeMemoryBudgetBytes);
+  const stager = createStager({
+    pool,
+    partitionZone: config.timeZone,
+    idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
+    ensureJobPartitions,
+    onStaged: worker.wake,
+  });
   const backlog = createBacklog(pool, config.stagingMaxRides);
-  const metrics = createMetrics({ pool, analyticsPool: analytics.pool, memoryBudget });
   const events = createJobEvents({
     listenUrl: directUrl,
     pool,
@@ -81,6 +112,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     stager,
     backlog,
     memoryBudget,
+    ridesWindow,
     events,
     apiKeys: config.apiKeys,
     timeZone: config.timeZone,
@@ -98,6 +130,8 @@ export async function startService(config: Config & { databaseUrl: string }, log
     openStreams: streams.openStreams,
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
+    jobsRetentionDays: config.jobsRetentionDays,
+    ridesWindow,
     workersRunning: () => workersRunning,
     draining: () => draining,
     shuttingDown: () => shuttingDown,
@@ -144,6 +178,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     app,
     memoryBudget,
+    pruner,
     async stop() {
       // /readyz turns 503 first, so a load balancer stops sending here while requests are still served.
       shuttingDown = true;
@@ -158,10 +193,11 @@ export async function startService(config: Config & { databaseUrl: string }, log
       await closed;
       await events.stop();
       workersRunning = false;
+      await pruner.stop();
       // The mover finishes the chunk it is in (each chunk is one transaction).
       await boss.stop({ graceful: true, timeout: 30_000, close: true });
       await folder.settled();
-      await Promise.all([pool.end(), analytics.pool.end()]);
+      await Promise.all([pool.end(), analytics.pool.end(), directPool.end()]);
     },
   };
 }

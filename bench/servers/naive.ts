@@ -1,5 +1,5 @@
 import { createPool } from "../../src/db/client.ts";
-import { columns, recordType, updates } from "../../src/mover/move.ts";
+import { columns, recordType, updates } from "../../src/jobs/store.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
 import { monthIn } from "../../src/rides/time.ts";
 import { config, databaseUrl, serveBaseline } from "./baseline.ts";

@@ -3,7 +3,7 @@ import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { createClient, type Job, RidesApiError } from "../client/client.ts";
 import { StreamRefused } from "../client/stream.ts";
-import { JOB_STATUSES } from "../jobs/status.ts";
+import { JOB_STATUSES } from "../jobs/store.ts";
 import { progressBar } from "./progress.ts";
 import { sendFile, type SendSummary } from "./send.ts";
 import { openInput, type StreamProgress, streamRides } from "./stream.ts";

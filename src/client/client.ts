@@ -1,4 +1,4 @@
-import type { Job, JobFilter } from "../jobs/status.ts";
+import type { Job, JobFilter } from "../jobs/store.ts";
 import type { Rejected, RideReport } from "../rides/index.ts";
 
 export type { Job, Rejected };

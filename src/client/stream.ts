@@ -1,5 +1,5 @@
 import WebSocket from "ws";
-import type { Job } from "../jobs/status.ts";
+import type { Job } from "../jobs/store.ts";
 import type { Rejected } from "../rides/index.ts";
 import { DEFAULT_RETRY, type ProblemBody, type RetryPolicy } from "./client.ts";
 

@@ -23,7 +23,7 @@ const WindowQuery = v.strictObject(
 
 const windowParameters = queryParameters(WindowQuery, {
   days: "days of rides per hour to chart (default 7)",
-  until: "end of the chart's window (default: the newest ride's from_date)",
+  until: "end of the chart's window, its hour counted whole (default: the newest ride's hour)",
 });
 const JAVASCRIPT = "text/javascript; charset=utf-8";
 

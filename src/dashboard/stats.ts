@@ -1,33 +1,15 @@
 import type pg from "pg";
-import { type Job, JOB_STATUSES, listJobs, markLost } from "../jobs/status.ts";
-import { type Backlog, jobCounts, stagingBacklog } from "../observability/database-stats.ts";
+import { ROLLUPS, rollupRows } from "../rollup/rollups.ts";
+import { type Backlog, freshness, type Job, JOB_STATUSES, jobCounts, listJobs, recentIntake, stagingBacklog } from "../jobs/store.ts";
 import type { Analytics } from "../query/analytics.ts";
 
 export const FRESHNESS_WINDOW_MINUTES = 15;
 
-// Every status, so the (status, received_at) index serves a time range over all jobs.
-const INTAKE = `
-SELECT coalesce(sum(accepted) FILTER (WHERE received_at > now() - interval '1 minute'), 0)::int AS "lastMinute",
-       coalesce(sum(accepted), 0)::int AS "lastHour"
-FROM jobs WHERE status = ANY($1) AND received_at > now() - interval '1 hour'`;
-
-const FRESHNESS = `
-SELECT count(*)::int AS jobs,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95,
-       max(seconds) AS max
-FROM (
-  SELECT extract(epoch FROM finished_at - received_at)::float8 AS seconds
-  FROM jobs WHERE status = 'done' AND received_at > now() - make_interval(mins => $1)
-) done`;
-
-const NEWEST_PARTITION = `
-SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = 'rides'::regclass ORDER BY c.relname DESC LIMIT 1`;
-const PARTITION_NAME = /^rides_\d{4}_\d{2}$/;
+const BY_TRAVEL_TYPE = ROLLUPS.find((rollup) => rollup.table === "rides_hourly_by_travel_type")!;
 
 // Hours are wall-clock hours in the rides' zone: the $2 * 24 hours up to the one holding
-// $1, every one listed (zeros included), counting rides from the first hour's start to $1.
+// $1, every one listed (zeros included), each counted whole from the hourly rollup plus
+// the changes still in its log, so the chart reads a few hundred rollup rows, never rides.
 const RIDES_PER_HOUR = `
 WITH bounds AS (
   SELECT date_trunc('hour', $1::timestamptz AT TIME ZONE $3) AS last_hour,
@@ -35,12 +17,24 @@ WITH bounds AS (
 ), hours AS (
   SELECT generate_series(first_hour, last_hour, interval '1 hour') AS hour FROM bounds
 ), counts AS (
-  SELECT date_trunc('hour', from_date AT TIME ZONE $3) AS hour, travel_type_id, count(*)::int AS rides
-  FROM rides, bounds WHERE from_date >= first_hour AT TIME ZONE $3 AND from_date <= $1::timestamptz
-  GROUP BY 1, 2
+  SELECT hour AT TIME ZONE $3 AS hour, travel_type_id, sum(rides)::int AS rides
+  FROM (${rollupRows(
+    BY_TRAVEL_TYPE,
+    ["rides"],
+    "(SELECT first_hour AT TIME ZONE $3 FROM bounds)",
+    "(SELECT (last_hour + interval '1 hour') AT TIME ZONE $3 FROM bounds)",
+    "$3",
+  )}) hourly
+  GROUP BY 1, 2 HAVING sum(rides) <> 0
 )
 SELECT to_char(h.hour, 'YYYY-MM-DD HH24:00') AS hour, c.travel_type_id AS "travelType", c.rides
 FROM hours h LEFT JOIN counts c USING (hour) ORDER BY h.hour, c.travel_type_id`;
+
+// The newest hour the rollup holds rides for, or a newer ride still in its log: both by index or a small table.
+const NEWEST_RIDE = `
+SELECT greatest(
+  (SELECT max(hour) FROM rides_hourly_by_travel_type WHERE rides > 0),
+  (SELECT max(from_date) FROM rollup_log WHERE sign > 0)) AS at`;
 
 export type RidesPerHour = { until: string; days: number; hours: string[]; byTravelType: Record<string, number[]> };
 
@@ -58,21 +52,19 @@ export type DashboardStats = {
 /** What the page shows: the database's numbers and this process's open streams. */
 export type DashboardView = DashboardStats & { openStreams: number };
 
-/** The end of the chart's window when none is asked for: the newest ride's time (the data may be history). */
+/** The end of the chart's window when none is asked for: the newest ride's hour (the data may be history). */
 async function newestRide(pool: pg.Pool): Promise<Date> {
-  const name = (await pool.query<{ name: string }>(NEWEST_PARTITION)).rows[0]?.name;
-  if (!name || !PARTITION_NAME.test(name)) return new Date();
-  const { rows } = await pool.query<{ at: Date | null }>(`SELECT max(from_date) AS at FROM "${name}"`);
-  return rows[0].at ?? new Date();
+  return (await pool.query<{ at: Date | null }>({ name: "newest-ride", text: NEWEST_RIDE })).rows[0].at ?? new Date();
 }
 
 async function ridesPerHour(pool: pg.Pool, zone: string, days: number, until?: string): Promise<RidesPerHour> {
   const end = until ? new Date(until) : await newestRide(pool);
-  const { rows } = await pool.query<{ hour: string; travelType: number | null; rides: number | null }>(RIDES_PER_HOUR, [
-    end.toISOString(),
-    days,
-    zone,
-  ]);
+  // Named, so its plan (the bulk of its cost) is made once per connection.
+  const { rows } = await pool.query<{ hour: string; travelType: number | null; rides: number | null }>({
+    name: "rides-per-hour",
+    text: RIDES_PER_HOUR,
+    values: [end.toISOString(), days, zone],
+  });
   const position = new Map<string, number>();
   for (const row of rows) if (!position.has(row.hour)) position.set(row.hour, position.size);
   const hours = [...position.keys()];
@@ -95,12 +87,10 @@ export async function dashboardStats(
   zone: string,
   window: { days: number; until?: string },
 ): Promise<DashboardStats> {
-  // First, so the counts below already show a job whose staged rides vanished as lost.
-  await markLost(pool);
-  const [intake, backlog, freshness, jobs, failed, lost, perHour] = await Promise.all([
-    pool.query(INTAKE, [JOB_STATUSES]).then((result) => result.rows[0]),
+  const [intake, backlog, fresh, jobs, failed, lost, perHour] = await Promise.all([
+    recentIntake(pool),
     stagingBacklog(pool),
-    pool.query(FRESHNESS, [FRESHNESS_WINDOW_MINUTES]).then((result) => result.rows[0]),
+    freshness(pool, FRESHNESS_WINDOW_MINUTES),
     jobCounts(pool),
     listJobs(pool, { status: "failed", limit: 10 }),
     listJobs(pool, { status: "lost", limit: 10 }),
@@ -110,7 +100,7 @@ export async function dashboardStats(
     at: new Date().toISOString(),
     intake,
     backlog,
-    freshness: { windowMinutes: FRESHNESS_WINDOW_MINUTES, ...freshness },
+    freshness: { windowMinutes: FRESHNESS_WINDOW_MINUTES, ...fresh },
     jobs,
     failed,
     lost,

@@ -65,3 +65,30 @@ export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) =>
     }
   });
 }
+
+/** Longest a detach waits for the statements still using the partition; the next prune finishes one cut short. */
+export const DETACH_TIMEOUT_MS = 30_000;
+
+/**
+ * ALTER TABLE … DETACH PARTITION CONCURRENTLY (or FINALIZE, for one a crash or the timeout
+ * left half detached): it takes SHARE UPDATE EXCLUSIVE on the table, which no reader or
+ * writer waits on, and cannot run in a transaction, so it gets a session of its own with
+ * a statement timeout. Names are the caller's, never request text.
+ */
+export async function detachPartition(pool: pg.Pool, { table, partition, finalize }: { table: string; partition: string; finalize: boolean }): Promise<void> {
+  const client = await pool.connect();
+  // A connection that dies meanwhile (a database restart) must not crash the process, nor go back to the pool.
+  const onError = () => {};
+  client.on("error", onError);
+  let broken: Error | undefined;
+  try {
+    await client.query(`SET statement_timeout = ${DETACH_TIMEOUT_MS}`);
+    await client.query(`ALTER TABLE ${table} DETACH PARTITION "${partition}" ${finalize ? "FINALIZE" : "CONCURRENTLY"}`);
+  } finally {
+    await client.query("RESET statement_timeout").catch((error: Error) => {
+      broken = error;
+    });
+    client.off("error", onError);
+    client.release(broken);
+  }
+}

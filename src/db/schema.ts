@@ -17,14 +17,17 @@ import {
 } from "drizzle-orm/pg-core";
 
 /**
- * One row per accepted request. Logged, with its own logged identity sequence:
- * a job id must stay unique and its status must survive a crash even when the
- * UNLOGGED staging row it points to does not.
+ * One row per accepted request. Logged, so a job id stays unique and its status
+ * survives a crash even when the UNLOGGED staging row it points to does not.
+ * Range-partitioned by id (migration 0008; drizzle-kit cannot say PARTITION BY), the id
+ * drawn from the plain sequence jobs_id_seq: whole partitions of finished jobs are
+ * dropped after JOBS_RETENTION_DAYS. No index covers status, so a job's one update
+ * (queued to its outcome) can be HOT.
  */
 export const jobs = pgTable(
   "jobs",
   {
-    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    id: bigint("id", { mode: "number" }).primaryKey().default(sql`nextval('jobs_id_seq')`),
     status: text("status", { enum: ["queued", "done", "failed", "lost"] }).notNull().default("queued"),
     accepted: integer("accepted").notNull(),
     stored: integer("stored").notNull().default(0),
@@ -32,17 +35,50 @@ export const jobs = pgTable(
     error: text("error"),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
-    // A sender's Idempotency-Key and a hash of what it sent with it: a resend with the
-    // same key finds this job instead of staging the rides again.
-    idempotencyKey: text("idempotency_key").unique("jobs_idempotency_key_unique"),
-    requestHash: text("request_hash"),
   },
   (t) => [
-    index("jobs_queued_idx").on(t.id).where(sql`status = 'queued'`),
-    index("jobs_status_received_idx").on(t.status, t.receivedAt),
+    index("jobs_received_at_idx").on(t.receivedAt),
     check("jobs_status_check", sql`${t.status} in ('queued', 'done', 'failed', 'lost')`),
   ],
 );
+
+/**
+ * A sender's Idempotency-Key and a hash of what it sent with it: a resend with the same
+ * key within IDEMPOTENCY_KEY_TTL_HOURS finds this job instead of staging the rides
+ * again; after that the key starts a new job. Goes with its job when that is pruned.
+ */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    key: text("key").primaryKey(),
+    jobId: bigint("job_id", { mode: "number" }).notNull(),
+    requestHash: text("request_hash").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("idempotency_keys_job_id_idx").on(t.jobId)],
+);
+
+/** Per-status job counts as deltas, appended by each statement that changes a job and folded on the mover's schedule. */
+export const jobCounts = pgTable("job_counts", {
+  status: text("status").notNull(),
+  jobs: bigint("jobs", { mode: "number" }).notNull(),
+});
+
+/** The failed and lost jobs (few), so listing them does not scan jobs for a rare status. */
+export const jobFailures = pgTable("job_failures", {
+  jobId: bigint("job_id", { mode: "number" }).primaryKey(),
+  status: text("status").notNull(),
+});
+
+/** One row: with RIDES_RETENTION_MONTHS, rides before kept_from were dropped and are refused (NULL: none were). */
+export const ridesRetention = pgTable("rides_retention", {
+  keptFrom: timestamp("kept_from", { withTimezone: true }),
+});
+
+/** One row: every job id below pruned_below was pruned. */
+export const jobRetention = pgTable("job_retention", {
+  prunedBelow: bigint("pruned_below", { mode: "number" }).notNull(),
+});
 
 /**
  * The write-ahead buffer between a 202 and the rides table: one row per job holding

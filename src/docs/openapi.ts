@@ -5,7 +5,7 @@ import { describeRoute, openAPIRouteHandler } from "hono-openapi";
 import type { OpenAPIV3, OpenAPIV3_1 } from "openapi-types";
 import type * as v from "valibot";
 import { packageFile, serveFile } from "../http/static-file.ts";
-import { JOB_STATUSES } from "../jobs/status.ts";
+import { JOB_STATUSES } from "../jobs/store.ts";
 import { RIDE_FIELDS, rideSchema } from "../rides/ride.ts";
 
 type Schema = OpenAPIV3_1.SchemaObject;

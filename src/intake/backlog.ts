@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { Problem, RETRY_AFTER_SECONDS } from "../http/problem.ts";
+import { stagedRides } from "../jobs/store.ts";
 
-const STAGED_RIDES = "SELECT coalesce(sum(ride_count), 0)::bigint AS rides FROM staging";
 /** How stale the backlog figure may get; rides this process stages meanwhile are added to it. */
 const REFRESH_MS = 200;
 
@@ -17,10 +17,9 @@ export function createBacklog(pool: pg.Pool, maxRides: number) {
 
   async function current(): Promise<number> {
     if (Date.now() - checkedAt > REFRESH_MS) {
-      refreshing ??= pool
-        .query<{ rides: number }>(STAGED_RIDES)
-        .then(({ rows }) => {
-          staged = rows[0].rides;
+      refreshing ??= stagedRides(pool)
+        .then((rides) => {
+          staged = rides;
           checkedAt = Date.now();
         })
         .finally(() => {

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { finishedJobs, type Job, JOBS_FINISHED_CHANNEL, markLost } from "../jobs/status.ts";
+import { finishedJobs, type Job, JOBS_FINISHED_CHANNEL, markLost } from "../jobs/store.ts";
 
 export type JobEventsOptions = {
   /** The connection that LISTENs; a session of its own (a transaction pooler would drop the LISTEN). */

@@ -11,8 +11,9 @@ import { mediaTypeOf } from "../http/media-type.ts";
 import { Problem, RETRY_AFTER_SECONDS } from "../http/problem.ts";
 import { readBody } from "../http/read-body.ts";
 import { validateQuery } from "../http/validate-query.ts";
-import { getJob, type Job } from "../jobs/status.ts";
+import { getJob, type Job, jobWithKey } from "../jobs/store.ts";
 import { MEDIA_TYPES, readRides, rideReport, TooManyRides, UnreadableBody } from "../rides/index.ts";
+import type { RidesWindow } from "../retention/rides-window.ts";
 import type { Backlog } from "./backlog.ts";
 import { CommitOutcomeUnknown, type IdempotencyKey, type Stager } from "./stager.ts";
 
@@ -26,6 +27,7 @@ export type IntakeOptions = {
   memoryBudget: MemoryBudget;
   maxRidesPerRequest: number;
   waitStoredTimeoutMs: number;
+  ridesWindow: RidesWindow;
 };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
@@ -41,7 +43,7 @@ const IntakeQuery = v.strictObject(
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function intakeRoutes(options: IntakeOptions) {
-  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead } = options;
+  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead, ridesWindow } = options;
 
   /** Reads, checks and stages the body, holding its bytes in the memory budget until the rides are staged or refused. */
   async function take(c: Context<{ Bindings: HttpBindings }>, mediaType: string, zone: string, key: string | undefined) {
@@ -53,9 +55,10 @@ export function intakeRoutes(options: IntakeOptions) {
       } catch {
         throw new Problem(400, "the body is not valid UTF-8");
       }
+      const keptFrom = await ridesWindow();
       let read: ReturnType<typeof readRides>;
       try {
-        read = readRides(text, mediaType, zone, maxRidesPerRequest);
+        read = readRides(text, mediaType, zone, maxRidesPerRequest, keptFrom);
       } catch (error) {
         if (error instanceof UnreadableBody) throw new Problem(400, error.message);
         if (error instanceof TooManyRides) throw new Problem(413, error.message);
@@ -144,11 +147,7 @@ function requestHash(mediaType: string, zone: string, body: Buffer): string {
 }
 
 async function firstJobFor(pool: pg.Pool, { key, hash }: IdempotencyKey): Promise<number> {
-  const { rows } = await pool.query<{ id: number; request_hash: string }>(
-    "SELECT id, request_hash FROM jobs WHERE idempotency_key = $1",
-    [key],
-  );
-  const first = rows[0];
+  const first = await jobWithKey(pool, key);
   if (first.request_hash !== hash) {
     throw new Problem(422, `Idempotency-Key was first used for job ${first.id} with a different request; use a new key for new rides`, {
       job_id: first.id,

@@ -2,47 +2,19 @@ import pg from "pg";
 import { withClient } from "../db/client.ts";
 import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
+import { stageJobs } from "../jobs/store.ts";
 
 export type StagedJob = { jobId: number; receivedAt: Date; created: boolean };
 /** A sender's Idempotency-Key and the hash of the request it came with. */
 export type IdempotencyKey = { key: string; hash: string };
-
-// One statement, so a job row and its staging row commit together or not at all: the
-// 202 is only sent once this commit returns. nextval feeds both inserts from one
-// materialised scan, which keeps job ids in arrival order for the mover's "last wins".
-// A job whose Idempotency-Key is taken (earlier, or by a concurrent request: the
-// unique index makes this statement wait for that commit) is not created and stages
-// nothing; created = false tells its caller to answer with the existing job.
-// Each job's rides are a parameter of their own, stored as the json text they arrive
-// as: PostgreSQL only checks it, where building jsonb of a whole batch cost three
-// times as much (the mover reads it once with json_to_recordset).
-function stageJobs(jobs: number): string {
-  const rows = Array.from(
-    { length: jobs },
-    (_, i) => `(${i}, $${5 * i + 1}::int, $${5 * i + 2}::text[], $${5 * i + 3}::json, $${5 * i + 4}::text, $${5 * i + 5}::text)`,
-  );
-  return `
-WITH input AS MATERIALIZED (
-  SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, months, rides, idempotency_key, request_hash
-  FROM (VALUES ${rows.join(", ")}) AS v(ord, ride_count, months, rides, idempotency_key, request_hash)
-  ORDER BY ord
-), new_jobs AS (
-  INSERT INTO jobs (id, accepted, idempotency_key, request_hash) OVERRIDING SYSTEM VALUE
-  SELECT job_id, ride_count, idempotency_key, request_hash FROM input
-  ON CONFLICT (idempotency_key) DO NOTHING
-  RETURNING id
-), new_staging AS (
-  INSERT INTO staging (job_id, ride_count, months, rides)
-  SELECT job_id, ride_count, months, rides FROM input WHERE job_id IN (SELECT id FROM new_jobs)
-)
-SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
-}
 
 /** The staging statement was sent and the connection broke before its answer: the rides may or may not be committed. */
 export class CommitOutcomeUnknown extends Error {}
 
 type StagedRow = { job_id: number; received_at: Date; created: boolean };
 const DEADLOCK = "40P01";
+// The only check the stage statement can fail: no jobs partition holds the new id.
+const NO_PARTITION = "23514";
 
 type Waiting = {
   rides: number;
@@ -69,12 +41,22 @@ const WAIT_FOR_THE_COMMIT_MS = 2 ** 31 - 1;
 /** Two statements in flight let the next batch gather while one commits. */
 const MAX_IN_FLIGHT = 2;
 
+export type StagerOptions = {
+  pool: pg.Pool;
+  /** RIDES_TIME_ZONE: the months of the partitions a job's rides need. */
+  partitionZone: string;
+  idempotencyKeyTtlHours: number;
+  /** Adds jobs partitions when an insert finds none for its id (normally they are ready ahead). */
+  ensureJobPartitions: () => Promise<void>;
+  onStaged: () => void;
+};
+
 /**
  * Stages each request's rides as one job. Requests that arrive while a commit is in
  * flight share the next statement (group commit): one round trip for many requests,
  * and each caller still waits for the commit that holds its own rides.
  */
-export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () => void) {
+export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensureJobPartitions, onStaged }: StagerOptions) {
   let waiting: Waiting[] = [];
   let inFlight = 0;
 
@@ -108,7 +90,10 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
     try {
       const { rows } = await stageWithRetry(
         batch.length,
-        batch.flatMap((entry) => [entry.rides, entry.months, entry.json, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null]),
+        [
+          ...batch.flatMap((entry) => [entry.rides, entry.months, entry.json, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null]),
+          idempotencyKeyTtlHours,
+        ],
       );
       batch.forEach((entry, i) => entry.resolve({ jobId: rows[i].job_id, receivedAt: rows[i].received_at, created: rows[i].created }));
       onStaged();
@@ -118,12 +103,16 @@ export function createStager(pool: pg.Pool, partitionZone: string, onStaged: () 
   }
 
   // Two batches waiting on each other's Idempotency-Keys deadlock; PostgreSQL aborts one,
-  // which staged nothing and can simply run again.
+  // which staged nothing and can simply run again. So can one whose job ids outran the
+  // partitions kept ready, once they are added.
   async function stageWithRetry(jobs: number, params: unknown[], attempt = 1): Promise<pg.QueryResult<StagedRow>> {
     try {
       return await stageOnce(jobs, params);
     } catch (error) {
-      if ((error as { code?: string }).code !== DEADLOCK || attempt >= 3) throw error;
+      const code = (error as { code?: string }).code;
+      const noPartition = code === NO_PARTITION;
+      if ((code !== DEADLOCK && !noPartition) || attempt >= 3) throw error;
+      if (noPartition) await ensureJobPartitions();
       return stageWithRetry(jobs, params, attempt + 1);
     }
   }

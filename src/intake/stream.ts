@@ -8,8 +8,9 @@ import { type ApiKey, keyScopes } from "../auth/api-keys.ts";
 import { isTimeZone, type StreamLimits } from "../config.ts";
 import { problem as problemDoc } from "../docs/openapi.ts";
 import type { MemoryBudget } from "../http/memory-budget.ts";
+import type { RidesWindow } from "../retention/rides-window.ts";
 import { knownProblem, Problem, problemBody, RETRY_AFTER_SECONDS, UNEXPECTED } from "../http/problem.ts";
-import type { Job } from "../jobs/status.ts";
+import type { Job } from "../jobs/store.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { checkCandidates, type Ride, TooManyRides, UnreadableBody } from "../rides/index.ts";
@@ -37,6 +38,7 @@ export type StreamOptions = {
   stager: Stager;
   backlog: Backlog;
   memoryBudget: MemoryBudget;
+  ridesWindow: RidesWindow;
   events: JobEvents;
   apiKeys: ApiKey[];
   timeZone: string;
@@ -96,7 +98,7 @@ class ProtocolError extends Error {
  * after its commit, in frame order. See docs/streaming.md for the protocol.
  */
 export function createStreamIntake(options: StreamOptions) {
-  const { stager, backlog, memoryBudget, events, timeZone, bodyLimitBytes, maxRidesPerRequest, limits, metrics, log } = options;
+  const { stager, backlog, memoryBudget, ridesWindow, events, timeZone, bodyLimitBytes, maxRidesPerRequest, limits, metrics, log } = options;
   const scopesOf = keyScopes(options.apiKeys);
   const streams = new Set<Stream>();
   let lastClosed: (() => void) | undefined;
@@ -230,9 +232,10 @@ export function createStreamIntake(options: StreamOptions) {
       }
       if (frame.unknown) throw new Problem(400, `frame field "${frame.unknown}": is not a known field (seq, rides)`);
       if (!Array.isArray(frame.rides)) throw new Problem(400, "frame field \"rides\": must be an array of rides");
+      const keptFrom = await ridesWindow();
       let read: ReturnType<typeof checkCandidates>;
       try {
-        read = checkCandidates(frame.rides.map((input) => ({ input })), stream.zone, maxRidesPerRequest);
+        read = checkCandidates(frame.rides.map((input) => ({ input })), stream.zone, maxRidesPerRequest, keptFrom);
       } catch (error) {
         if (error instanceof UnreadableBody) throw new Problem(400, error.message);
         if (error instanceof TooManyRides) throw new Problem(413, error.message);

@@ -5,7 +5,7 @@ import * as v from "valibot";
 import { ID_PARAMETER, JOB_LIST_RESPONSE, JOB_RESPONSE, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
 import { idParam, timestampParam, validateQuery } from "../http/validate-query.ts";
-import { getJob, JOB_STATUSES, listJobs } from "./status.ts";
+import { getJob, JOB_STATUSES, listJobs, wasPruned } from "./store.ts";
 
 const ListQuery = v.strictObject(
   {
@@ -19,7 +19,7 @@ const ListQuery = v.strictObject(
   "is not a known parameter (status, since, limit)",
 );
 
-export function jobRoutes(pool: pg.Pool) {
+export function jobRoutes(pool: pg.Pool, retentionDays: number) {
   return new Hono()
     .get(
       "/v1/jobs",
@@ -40,11 +40,14 @@ export function jobRoutes(pool: pg.Pool) {
         tags: ["jobs"],
         summary: "A job's outcome: queued, done, failed or lost",
         parameters: [ID_PARAMETER],
-        responses: { 200: JOB_RESPONSE, 404: problem("No such job"), 503: UNAVAILABLE },
+        responses: { 200: JOB_RESPONSE, 404: problem("No such job, or pruned after JOBS_RETENTION_DAYS"), 503: UNAVAILABLE },
       }),
       async (c) => {
         const id = idParam(c.req.param("id"));
         const job = id === undefined ? undefined : await getJob(pool, id);
+        if (!job && id !== undefined && (await wasPruned(pool, id))) {
+          throw new Problem(404, `job ${id} was pruned: finished jobs are kept for ${retentionDays} days (JOBS_RETENTION_DAYS)`);
+        }
         if (!job) throw new Problem(404, `no job ${c.req.param("id")}`);
         return c.json(job);
       },

@@ -1,6 +1,6 @@
 import type { PgBoss } from "pg-boss";
-import { markLost } from "../jobs/status.ts";
 import type pg from "pg";
+import { foldJobCounts, markLost } from "../jobs/store.ts";
 import type { Mover } from "./move.ts";
 
 export const MOVE_QUEUE = "move-staged-rides";
@@ -16,13 +16,20 @@ const MAX_RUN_MS = 20_000;
  * rides keep coming the mover has the database to itself, and folding then catches up
  * in bigger, cheaper batches.
  */
-export async function startMoverWorker(
-  boss: PgBoss,
-  pool: pg.Pool,
-  mover: Mover,
-  onError: (error: unknown) => void,
-  afterMove: () => void,
-) {
+export type MoverWorkerOptions = {
+  boss: PgBoss;
+  pool: pg.Pool;
+  mover: Mover;
+  ensureJobPartitions: () => Promise<void>;
+  onError: (error: unknown) => void;
+  /** The jobs a sweep after a PostgreSQL start found lost. */
+  onLost: (jobs: number) => void;
+  afterMove: () => void;
+};
+
+const POSTMASTER_START = "SELECT pg_postmaster_start_time()::text AS started";
+
+export async function startMoverWorker({ boss, pool, mover, ensureJobPartitions, onError, onLost, afterMove }: MoverWorkerOptions) {
   await boss.createQueue(MOVE_QUEUE, {
     policy: "short",
     notify: true,
@@ -61,11 +68,25 @@ export async function startMoverWorker(
       });
   }
 
+  // Crash recovery empties UNLOGGED staging: the jobs it held are lost. That can only
+  // happen when PostgreSQL starts, so the sweep (a scan of jobs) runs once per start
+  // this process sees, never on a read.
+  let sweptFor: string | undefined;
+  async function sweepLostAfterRestart() {
+    const { started } = (await pool.query<{ started: string }>(POSTMASTER_START)).rows[0];
+    if (started === sweptFor) return;
+    const lost = await markLost(pool);
+    if (lost.length > 0) onLost(lost.length);
+    sweptFor = started;
+  }
+
   await boss.work(MOVE_QUEUE, { localConcurrency: 1, pollingIntervalSeconds: 2 }, async () => {
     const started = Date.now();
     moving = true;
     try {
-      await markLost(pool);
+      await sweepLostAfterRestart();
+      await ensureJobPartitions();
+      await foldJobCounts(pool);
       for (;;) {
         stagedWhileMoving = false;
         const chunk = await mover.moveChunk();
@@ -82,6 +103,8 @@ export async function startMoverWorker(
     }
   });
   await boss.schedule(MOVE_QUEUE, "* * * * *");
+  // Once at start too, whichever process's worker takes the next move job.
+  sweepLostAfterRestart().catch(onError);
   wake();
   return { wake };
 }

@@ -1,8 +1,9 @@
 import type pg from "pg";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { MemoryBudget } from "../http/memory-budget.ts";
-import { JOB_STATUSES } from "../jobs/status.ts";
-import { jobCounts, jobsFinishedAfter, newestJobId, pendingRollupChanges, stagingBacklog } from "./database-stats.ts";
+import { JOB_STATUSES, jobCounts, jobsFinishedAfter, newestJobId, stagingBacklog } from "../jobs/store.ts";
+import type { PruneReport } from "../retention/pruner.ts";
+import { pendingRollupChanges } from "./database-stats.ts";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -65,6 +66,24 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
     name: "rides_ack_to_stored_seconds",
     help: "Mover lag: from a job being staged (just before its 202) to its rides being readable in rides",
     buckets: LAG_BUCKETS,
+    registers,
+  });
+  const pruned = new Counter({
+    name: "rides_retention_pruned_rows_total",
+    help: "Rows dropped past retention, by table (jobs: JOBS_RETENTION_DAYS; idempotency_keys: IDEMPOTENCY_KEY_TTL_HOURS)",
+    labelNames: ["table"] as const,
+    registers,
+  });
+  const partitionsDropped = new Counter({
+    name: "rides_retention_partitions_dropped_total",
+    help: "Whole partitions dropped past retention, by table",
+    labelNames: ["table"] as const,
+    registers,
+  });
+  const oldestKeptJob = new Gauge({ name: "rides_jobs_oldest_kept_id", help: "The lowest job id kept (0 when there is none)", registers });
+  const nextPrune = new Gauge({
+    name: "rides_retention_next_prune_timestamp_seconds",
+    help: "When this process prunes next (Unix time)",
     registers,
   });
   const poolConnections = new Gauge({
@@ -164,6 +183,17 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
         for (const [kind, count] of Object.entries(rides)) if (count > 0) streamRides.inc({ outcome: kind }, count);
         if (seconds !== undefined) streamAck.observe(seconds);
       },
+    },
+    /** A prune's outcome (src/retention/pruner.ts). */
+    pruned(report: PruneReport) {
+      pruned.inc({ table: "jobs" }, report.jobs);
+      pruned.inc({ table: "idempotency_keys" }, report.idempotencyKeys);
+      partitionsDropped.inc({ table: "jobs" }, report.jobPartitions);
+      partitionsDropped.inc({ table: "rides" }, report.ridesPartitions);
+      if (!report.skipped) oldestKeptJob.set(report.oldestKeptJobId ?? 0);
+    },
+    pruneScheduled(at: Date) {
+      nextPrune.set(at.getTime() / 1000);
     },
     contentType: registry.contentType,
     async scrape(): Promise<string> {

@@ -11,9 +11,10 @@ import { travelTypes } from "../rides/index.ts";
 import { compileQuery } from "./compile.ts";
 import { parseQuery, QuerySchema, type QueryLimits } from "./dsl.ts";
 import { runQuery } from "./run.ts";
+import type { RidesWindow } from "../retention/rides-window.ts";
 import { chooseRollup } from "./source.ts";
 
-export type QueryDeps = QueryLimits & { analytics: Analytics; rollupZone: string; timeoutMs: number };
+export type QueryDeps = QueryLimits & { analytics: Analytics; rollupZone: string; timeoutMs: number; ridesWindow: RidesWindow };
 
 /** A query is a few hundred bytes; the filter caps keep a real one far below this. */
 const MAX_QUERY_BYTES = 65_536;
@@ -78,6 +79,15 @@ export function queryRoutes(deps: QueryDeps) {
     const started = performance.now();
     const query = parseQuery(body, deps);
     const rollup = chooseRollup(query, deps.rollupZone);
+    const keptFrom = rollup ? undefined : await deps.ridesWindow();
+    // The rollups still answer for dropped months; a question only rides can answer cannot be, there.
+    if (keptFrom !== undefined && (query.time.field !== "from_date" || query.time.from < keptFrom)) {
+      throw new Problem(
+        422,
+        `this query needs raw rides (no rollup covers it) and rides before ${new Date(keptFrom).toISOString()} were dropped (RIDES_RETENTION_MONTHS): ` +
+          "start time.from at or after that, by from_date, or ask what a rollup covers",
+      );
+    }
     const compiled = compileQuery(query, rollup);
     const rows = await deps.analytics.read((pool) => runQuery(pool, compiled, query.time.tz, deps.timeoutMs));
     return c.json({

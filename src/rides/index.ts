@@ -14,13 +14,16 @@ export const MEDIA_TYPES = Object.keys(FORMATS);
 
 export class TooManyRides extends Error {}
 
-/** A request body → every ride in it, accepted (perhaps with warnings) or rejected with its reasons; nothing is dropped. */
-export function readRides(text: string, mediaType: string, zone: string, maxRides: number): ReadRides {
-  return checkCandidates(FORMATS[mediaType](text), zone, maxRides);
+/**
+ * A request body → every ride in it, accepted (perhaps with warnings) or rejected with its reasons; nothing is dropped.
+ * With `keptFrom` (RIDES_RETENTION_MONTHS), a ride before it is rejected: its month was dropped.
+ */
+export function readRides(text: string, mediaType: string, zone: string, maxRides: number, keptFrom?: number): ReadRides {
+  return checkCandidates(FORMATS[mediaType](text), zone, maxRides, keptFrom);
 }
 
 /** Rides already read (a stream frame's array, a body's candidates) → accepted or rejected with reasons. */
-export function checkCandidates(candidates: Candidate[], zone: string, maxRides: number): ReadRides {
+export function checkCandidates(candidates: Candidate[], zone: string, maxRides: number, keptFrom?: number): ReadRides {
   if (candidates.length === 0) throw new UnreadableBody("the body holds no rides");
   if (candidates.length > maxRides) {
     throw new TooManyRides(`the body holds ${candidates.length} rides; at most ${maxRides} are taken per request`);
@@ -37,6 +40,10 @@ export function checkCandidates(candidates: Candidate[], zone: string, maxRides:
     const id = idOf(candidate.input);
     const checked = checkRide(candidate.input, schema);
     const found = checked.ok ? checkFacts(checked.ride) : { errors: checked.errors, warnings: [] };
+    if (checked.ok && keptFrom !== undefined && Date.parse(checked.ride.from_date) < keptFrom) {
+      const message = `is before ${new Date(keptFrom).toISOString()}: the rides of that month were dropped (RIDES_RETENTION_MONTHS) and are no longer taken`;
+      found.errors.push({ path: "from_date", message });
+    }
     if (checked.ok && !candidate.errors && found.errors.length === 0) {
       accepted.push(checked.ride);
       if (found.warnings.length > 0) warnings.push({ index, id, warnings: found.warnings });

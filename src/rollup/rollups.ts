@@ -160,6 +160,13 @@ export const FILL_EMPTY_ROLLUPS = ROLLUPS.map((rollup) =>
 );
 
 /**
+ * Whether FILL_EMPTY_ROLLUPS has anything to do: one query of a row per table, where
+ * the fill statements themselves (JIT-compiled, planned over every partition) took
+ * seconds at each start of a database holding many rides although they inserted nothing.
+ */
+export const ROLLUPS_NEED_FILLING = `SELECT EXISTS (SELECT 1 FROM rides) AND (${ROLLUPS.map((rollup) => `NOT EXISTS (SELECT 1 FROM ${rollup.table})`).join(" OR ")}) AS needed`;
+
+/**
  * A rollup's `sums` over a half-open range [$from, $to) on its time column, plus the
  * changes still in the log: what a query over the rollup reads. from and to are SQL
  * parameter references; the router only sends ranges that start and end on the rollup's

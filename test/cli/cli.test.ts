@@ -183,7 +183,9 @@ describe("rides status and rides jobs", () => {
   it("shows one job, and lists the failed ones", async () => {
     const failed = (
       await db.pool.query(
-        "INSERT INTO jobs (accepted, status, failed, error, finished_at) VALUES (4, 'failed', 4, 'refused for the test', now()) RETURNING id",
+        `WITH j AS (INSERT INTO jobs (accepted, status, failed, error, finished_at) VALUES (4, 'failed', 4, 'refused for the test', now()) RETURNING id),
+              f AS (INSERT INTO job_failures (job_id, status) SELECT id, 'failed' FROM j)
+         SELECT id FROM j`,
       )
     ).rows[0].id;
     const status = await rides(["status", String(failed)]);

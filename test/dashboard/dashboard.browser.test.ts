@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../src/client/client.ts";
+import { markLost } from "../../src/jobs/store.ts";
 import type { Service } from "../../src/service.ts";
 import { type Browser, openBrowser } from "../support/browser.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
@@ -21,7 +22,8 @@ let lostJobId: number;
 const ridesInWindow = async () =>
   (
     await db.pool.query(
-      "SELECT count(*)::int AS n FROM rides WHERE from_date >= '2013-01-01T00:00:00+05:30' AND from_date < $1",
+      // The chart's last hour is the one holding UNTIL, counted whole.
+      "SELECT count(*)::int AS n FROM rides WHERE from_date >= '2013-01-01T00:00:00+05:30' AND from_date < $1::timestamptz + interval '1 hour'",
       [UNTIL],
     )
   ).rows[0].n;
@@ -32,8 +34,14 @@ beforeAll(async () => {
   const client = createClient({ baseUrl: service.url, apiKey: INGEST });
   const sent = await client.sendRides(SAMPLE_CSV, "text/csv");
   expect((await client.waitForJobs([sent.job_id], 15_000))[0].status).toBe("done");
-  // A job acknowledged whose staged rides are gone is what a crash leaves behind: it is reported lost.
-  lostJobId = (await db.pool.query("INSERT INTO jobs (accepted) VALUES (3) RETURNING id")).rows[0].id;
+  // A job acknowledged whose staged rides are gone is what a crash leaves behind: the sweep
+  // after PostgreSQL's restart reports it lost.
+  lostJobId = (
+    await db.pool.query(
+      "WITH j AS (INSERT INTO jobs (accepted) VALUES (3) RETURNING id), c AS (INSERT INTO job_counts VALUES ('queued', 1)) SELECT id FROM j",
+    )
+  ).rows[0].id;
+  expect(await markLost(db.pool)).toEqual([lostJobId]);
   browser = await openBrowser(service.url);
 }, 60_000);
 afterAll(async () => {

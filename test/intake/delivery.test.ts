@@ -52,6 +52,7 @@ describe("Idempotency-Key", () => {
   it("answers a resend with the same key and body with the first job, staging nothing twice", async () => {
     const body = rides(630000, 3);
     const headers = { "idempotency-key": "batch-630000" };
+    const jobsBefore = await count("SELECT count(*)::int AS n FROM jobs");
     const first = await post(service.url, body, json, "/v1/rides", headers);
     expect(first.status).toBe(202);
     expect(first.headers.get("idempotent-replayed")).toBeNull();
@@ -60,7 +61,7 @@ describe("Idempotency-Key", () => {
     expect(again.status).toBe(202);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(again.body).toEqual({ job_id: first.body.job_id, status: "done", accepted: 3, rejected: [], rejected_count: 0, warnings: [], warnings_count: 0 });
-    expect(await count("SELECT count(*)::int AS n FROM jobs WHERE idempotency_key = $1", ["batch-630000"])).toBe(1);
+    expect(await count("SELECT count(*)::int AS n FROM jobs")).toBe(jobsBefore + 1);
   });
 
   it("refuses the same key with a different body (422, naming the first job)", async () => {
@@ -79,13 +80,14 @@ describe("Idempotency-Key", () => {
 
   it("creates one job when many requests race with the same key", async () => {
     const body = rides(632000, 5);
+    const jobsBefore = await count("SELECT count(*)::int AS n FROM jobs");
     const answers = await Promise.all(
       Array.from({ length: 20 }, () => post(service.url, body, json, "/v1/rides", { "idempotency-key": "race-632000" })),
     );
     expect(new Set(answers.map((a) => a.status))).toEqual(new Set([202]));
     expect(new Set(answers.map((a) => a.body.job_id)).size).toBe(1);
     expect(answers.filter((a) => a.headers.get("idempotent-replayed") === null)).toHaveLength(1);
-    expect(await count("SELECT count(*)::int AS n FROM jobs WHERE idempotency_key = $1", ["race-632000"])).toBe(1);
+    expect(await count("SELECT count(*)::int AS n FROM jobs")).toBe(jobsBefore + 1);
     await waitForJob(service.url, answers[0].body.job_id);
     expect(await count("SELECT count(*)::int AS n FROM rides WHERE id BETWEEN 632000 AND 632004")).toBe(5);
   });

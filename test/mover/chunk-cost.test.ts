@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMover, moveJobsSql } from "../../src/mover/move.ts";
+import { moveJobsSql } from "../../src/jobs/store.ts";
+import { createMover } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride } from "../support/service.ts";

@@ -51,23 +51,33 @@ describe("a payload the database refuses", () => {
 });
 
 describe("a staged payload that vanished", () => {
-  it("is reported lost, not queued forever", async () => {
+  it("is reported lost by the sweep a process runs for each PostgreSQL start it sees, not queued forever; a GET only reads", async () => {
     // Hold the mover's lock so the job stays staged, then empty staging as crash recovery would.
     const blocker = new pg.Client({ connectionString: db.url });
     await blocker.connect();
+    let second: Awaited<ReturnType<typeof startTestService>> | undefined;
     try {
       await blocker.query("SELECT pg_advisory_lock(hashtext('rides-mover'))");
       const one = await post(service.url, JSON.stringify(ride({ id: 740001 })), "application/json");
       const two = await post(service.url, JSON.stringify(ride({ id: 740002 })), "application/json");
       expect((await getJson(service.url, `/v1/jobs/${one.body.job_id}`)).body.status).toBe("queued");
       await db.pool.query("TRUNCATE staging");
+      await blocker.query("SELECT pg_advisory_unlock(hashtext('rides-mover'))");
+      expect((await getJson(service.url, `/v1/jobs/${one.body.job_id}`)).body.status).toBe("queued");
 
+      // A process that has not swept for this PostgreSQL start yet (as after a restart).
+      second = await startTestService(db.url);
+      await vi.waitFor(async () => expect((await getJson(service.url, `/v1/jobs/${one.body.job_id}`)).body.status).toBe("lost"), {
+        timeout: 15_000,
+        interval: 50,
+      });
       const lost = (await getJson(service.url, `/v1/jobs/${one.body.job_id}`)).body;
       expect(lost).toMatchObject({ status: "lost", stored: 0, error: expect.stringMatching(/send them again/) });
       const listed = (await getJson(service.url, "/v1/jobs?status=lost")).body.jobs.map((j: { job_id: number }) => j.job_id);
       expect(listed).toEqual([two.body.job_id, one.body.job_id]);
     } finally {
       await blocker.end();
+      await second?.stop();
     }
     const next = await post(service.url, JSON.stringify(ride({ id: 740003 })), "application/json");
     expect((await waitForJob(service.url, next.body.job_id)).status).toBe("done");

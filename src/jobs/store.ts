@@ -1,0 +1,449 @@
+import type pg from "pg";
+import { detachPartition } from "../db/client.ts";
+import { RIDE_FIELDS } from "../rides/index.ts";
+import { LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
+
+// Every statement that writes jobs and staging, and the reads of them: a job is staged
+// queued with its rides, and leaves queued as done (moved), failed (refused) or lost
+// (its staged rides vanished in a crash).
+
+export const JOB_STATUSES = ["queued", "done", "failed", "lost"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export type Job = {
+  job_id: number;
+  status: JobStatus;
+  accepted: number;
+  stored: number;
+  superseded: number;
+  failed: number;
+  error: string | null;
+  received_at: string;
+  finished_at: string | null;
+};
+
+// A done job's accepted rides were either stored or superseded before they were: by a later
+// copy of the same id in the same request, or in a later job the same move took.
+const JOB_COLUMNS = `id AS job_id, status, accepted, stored,
+  CASE WHEN status = 'done' THEN accepted - stored ELSE 0 END AS superseded, failed, error, received_at, finished_at`;
+type JobRow = Omit<Job, "received_at" | "finished_at"> & { received_at: Date; finished_at: Date | null };
+
+const toJob = (row: JobRow): Job => ({
+  ...row,
+  received_at: row.received_at.toISOString(),
+  finished_at: row.finished_at?.toISOString() ?? null,
+});
+
+// Each statement that changes a job's status appends what it changed to job_counts and
+// records a failed or lost job in job_failures, in the same statement as the change.
+const countFinished = (finished: string, status: string) => `
+counted AS (
+  INSERT INTO job_counts (status, jobs)
+  SELECT v.status, v.jobs FROM (SELECT count(*) AS n FROM ${finished}) f
+  CROSS JOIN LATERAL (VALUES ('queued', -f.n), ('${status}', f.n)) AS v(status, jobs) WHERE f.n > 0
+)`;
+const recordFailures = (finished: string, status: string) => `
+recorded AS (INSERT INTO job_failures (job_id, status) SELECT id, '${status}' FROM ${finished})`;
+
+// A queued job whose staging row is gone was emptied by crash recovery (UNLOGGED
+// staging). Intake and mover change a job and its staging row in one statement, so
+// this cannot catch a job in flight. It scans jobs, so it runs once per PostgreSQL
+// start the mover sees (src/mover/worker.ts), never on a read.
+const MARK_LOST = `
+WITH lost AS (
+  UPDATE jobs SET status = 'lost', finished_at = now(),
+    error = 'the staged rides were lost before they were stored (the database crashed); send them again'
+  WHERE status = 'queued' AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.job_id = jobs.id)
+  RETURNING id
+), ${countFinished("lost", "lost")}, ${recordFailures("lost", "lost")}
+SELECT id FROM lost`;
+
+const GET_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`;
+
+// A rare status is read from its own small list (queued jobs from staging, failed and
+// lost ones from job_failures), newest first, each looked up by id (the LIMIT 1 keeps the
+// planner from hashing every partition of jobs instead): no status scans every job.
+const LIST_ALL = `
+SELECT ${JOB_COLUMNS} FROM jobs
+WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
+ORDER BY id DESC LIMIT $3`;
+const listJobsFrom = (source: string) => `
+SELECT j.* FROM (SELECT job_id FROM ${source} ORDER BY job_id DESC) listed
+CROSS JOIN LATERAL (SELECT ${JOB_COLUMNS} FROM jobs WHERE id = listed.job_id LIMIT 1) j
+WHERE j.status = $1 AND ($2::timestamptz IS NULL OR j.received_at >= $2)
+ORDER BY listed.job_id DESC LIMIT $3`;
+const LIST_JOBS = { jobs: LIST_ALL, staging: listJobsFrom("staging"), job_failures: listJobsFrom("job_failures") };
+const LIST_SOURCE: Record<JobStatus, keyof typeof LIST_JOBS> = { queued: "staging", done: "jobs", failed: "job_failures", lost: "job_failures" };
+
+const PRUNED_BELOW = "SELECT pruned_below FROM job_retention";
+
+/** Jobs that reached an outcome are announced on this channel (as "first-last" ids), for the streams waiting on them. */
+export const JOBS_FINISHED_CHANNEL = "rides_jobs_finished";
+
+/** Announces finished jobs; in a transaction, the notice goes out only if it commits. */
+export async function notifyFinished(db: pg.Pool | pg.PoolClient, jobIds: number[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  // A range, not a list: NOTIFY payloads are capped at 8,000 bytes and a chunk can hold 20,000 jobs.
+  let first = jobIds[0];
+  let last = jobIds[0];
+  for (const id of jobIds) {
+    if (id < first) first = id;
+    if (id > last) last = id;
+  }
+  await db.query("SELECT pg_notify($1, $2)", [JOBS_FINISHED_CHANNEL, `${first}-${last}`]);
+}
+
+/** Marks every queued job whose staged rides are gone as lost; the ids it marked. */
+export async function markLost(pool: pg.Pool): Promise<number[]> {
+  const { rows } = await pool.query<{ id: number }>(MARK_LOST);
+  const ids = rows.map((row) => row.id);
+  await notifyFinished(pool, ids);
+  return ids;
+}
+
+/** Those of jobIds that have left queued. */
+export async function finishedJobs(pool: pg.Pool, jobIds: number[]): Promise<Job[]> {
+  const { rows } = await pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) AND status <> 'queued'`, [jobIds]);
+  return rows.map(toJob);
+}
+
+/** A job as its sender sees it: one read, nothing written. */
+export async function getJob(pool: pg.Pool, jobId: number): Promise<Job | undefined> {
+  const { rows } = await pool.query<JobRow>(GET_JOB, [jobId]);
+  return rows.map(toJob)[0];
+}
+
+/** True when the job's id is below every job kept: it was pruned (not never created). */
+export async function wasPruned(pool: pg.Pool, jobId: number): Promise<boolean> {
+  return jobId < Number((await pool.query<{ pruned_below: string }>(PRUNED_BELOW)).rows[0].pruned_below);
+}
+
+export type JobFilter = { status?: JobStatus; since?: string; limit: number };
+
+/**
+ * The jobs a sender reconciles, newest first. Like the other reads /metrics and the
+ * dashboard repeat, a named statement (prepared once per connection), so its plan over
+ * every jobs partition is made once, not per request.
+ */
+export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
+  const source = filter.status ? LIST_SOURCE[filter.status] : "jobs";
+  const values = [filter.status ?? null, filter.since ?? null, filter.limit];
+  const { rows } = await pool.query<JobRow>({ name: `list-jobs-from-${source}`, text: LIST_JOBS[source], values });
+  return rows.map(toJob);
+}
+
+// One statement, so a job row and its staging row commit together or not at all: the
+// 202 is only sent once this commit returns. nextval feeds both inserts from one
+// materialised scan, which keeps job ids in arrival order for the mover's "last wins".
+// A job whose Idempotency-Key is taken (earlier, or by a concurrent request: the
+// unique index makes this statement wait for that commit) is not created and stages
+// nothing; created = false tells its caller to answer with the existing job. A key older
+// than its TTL (the last parameter, hours) is taken over by the new job. One row per key
+// per statement (the first), as ON CONFLICT DO UPDATE may touch a row once.
+// Each job's rides are a parameter of their own, stored as the json text they arrive
+// as: PostgreSQL only checks it, where building jsonb of a whole batch cost three
+// times as much (the mover reads it once with json_to_recordset).
+export function stageJobs(jobs: number): string {
+  const rows = Array.from(
+    { length: jobs },
+    (_, i) => `(${i}, $${5 * i + 1}::int, $${5 * i + 2}::text[], $${5 * i + 3}::json, $${5 * i + 4}::text, $${5 * i + 5}::text)`,
+  );
+  const ttlHours = `$${5 * jobs + 1}::int`;
+  return `
+WITH input AS MATERIALIZED (
+  SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, months, rides, idempotency_key, request_hash
+  FROM (VALUES ${rows.join(", ")}) AS v(ord, ride_count, months, rides, idempotency_key, request_hash)
+  ORDER BY ord
+), new_keys AS (
+  INSERT INTO idempotency_keys (key, job_id, request_hash)
+  SELECT DISTINCT ON (idempotency_key) idempotency_key, job_id, request_hash FROM input
+  WHERE idempotency_key IS NOT NULL ORDER BY idempotency_key, ord
+  ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, request_hash = excluded.request_hash, created_at = now()
+  WHERE idempotency_keys.created_at < now() - make_interval(hours => ${ttlHours})
+  RETURNING job_id
+), new_jobs AS (
+  INSERT INTO jobs (id, accepted)
+  SELECT job_id, ride_count FROM input WHERE idempotency_key IS NULL OR job_id IN (SELECT job_id FROM new_keys)
+  RETURNING id
+), new_staging AS (
+  INSERT INTO staging (job_id, ride_count, months, rides)
+  SELECT job_id, ride_count, months, rides FROM input WHERE job_id IN (SELECT id FROM new_jobs)
+), counted AS (
+  INSERT INTO job_counts (status, jobs) SELECT 'queued', count(*) FROM new_jobs HAVING count(*) > 0
+)
+SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
+}
+
+
+const COLUMN_TYPES: Record<string, string> = {
+  id: "bigint",
+  from_date: "timestamptz",
+  to_date: "timestamptz",
+  booking_created: "timestamptz",
+  online_booking: "boolean",
+  mobile_site_booking: "boolean",
+  car_cancellation: "boolean",
+  from_lat: "double precision",
+  from_long: "double precision",
+  to_lat: "double precision",
+  to_long: "double precision",
+};
+export const columns = RIDE_FIELDS.join(", ");
+export const recordType = RIDE_FIELDS.map((field) => `${field} ${COLUMN_TYPES[field] ?? "integer"}`).join(", ");
+export const updates = [...RIDE_FIELDS.filter((f) => f !== "id" && f !== "from_date"), "job_id"]
+  .map((field) => `${field} = excluded.${field}`)
+  .join(", ");
+
+
+// The oldest staged jobs, up to about `$1` rides, with the months they need.
+export const NEXT_CHUNK = `
+SELECT job_id, months FROM (
+  SELECT job_id, months, sum(ride_count) OVER (ORDER BY job_id) - ride_count AS before
+  FROM (SELECT job_id, months, ride_count FROM staging ORDER BY job_id LIMIT $1) oldest
+) chunk WHERE before < $1 ORDER BY job_id`;
+
+// The whole move of a chunk in one statement: take the jobs out of staging, keep the latest
+// send of each ride (later job, later position), find the copies already stored, drop a copy
+// that a resend moved to another month's partition, upsert, log the changes for the rollups,
+// and count each job's rides that were written (a ride a later send in the same chunk
+// replaced was superseded, not stored).
+export const moveJobsSql = (logForRollups: boolean) => `
+WITH batch AS (
+  DELETE FROM staging WHERE job_id = ANY($1::bigint[]) RETURNING job_id, rides
+), incoming AS (
+  SELECT DISTINCT ON (r.id) b.job_id, ${RIDE_FIELDS.map((f) => `r.${f}`).join(", ")}
+  FROM batch b,
+       ROWS FROM (json_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
+  ORDER BY r.id, b.job_id DESC, r.position DESC
+), stored_copies AS MATERIALIZED (
+  -- Any month may hold a ride's copy. The ANY() keeps this one primary-key probe per
+  -- incoming id in each partition whatever the planner guesses about a join with incoming
+  -- (without statistics it hashed every stored row): the chunk sets the cost, not the
+  -- size of rides or its largest id.
+  SELECT r.*, r.from_date <> i.from_date AS moved
+  FROM rides r JOIN incoming i ON i.id = r.id
+  WHERE r.id = ANY(ARRAY(SELECT id FROM incoming))
+), moved_month AS (
+  DELETE FROM rides USING stored_copies c
+  WHERE rides.id = ANY(ARRAY(SELECT id FROM stored_copies WHERE moved))
+    AND rides.id = c.id AND rides.from_date = c.from_date AND c.moved
+), upserted AS (
+  INSERT INTO rides (${columns}, job_id)
+  SELECT ${columns}, job_id FROM incoming
+  ON CONFLICT (id, from_date) DO UPDATE SET ${updates}, stored_at = now()
+  RETURNING job_id
+)${logForRollups ? LOG_ROLLUP_CHANGES : ""}
+SELECT b.job_id, count(u.job_id)::int AS stored
+FROM batch b LEFT JOIN upserted u ON u.job_id = b.job_id
+GROUP BY b.job_id`;
+
+// The transaction's last statement, just before COMMIT: now() is when the transaction
+// began, before it waited for the mover's lock and ran the move, so finished_at takes the
+// clock here, as close as PostgreSQL allows to the moment the rides become readable.
+// The ANY() lets the planner probe the primary key instead of hashing the ever-growing jobs table.
+export const FINISH_JOBS = `
+WITH finished AS (
+  UPDATE jobs SET status = 'done', stored = s.stored, finished_at = clock_timestamp()
+  FROM unnest($1::bigint[], $2::int[]) AS s(id, stored)
+  WHERE jobs.id = s.id AND jobs.id = ANY($1::bigint[])
+  RETURNING jobs.id
+), ${countFinished("finished", "done")}
+SELECT count(*) FROM finished`;
+
+export const FAIL_JOB = `
+WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count), failed_job AS (
+  UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = clock_timestamp()
+  FROM gone WHERE jobs.id = $1
+  RETURNING jobs.id
+), ${countFinished("failed_job", "failed")}, ${recordFailures("failed_job", "failed")}
+SELECT count(*) FROM failed_job`;
+
+
+const STAGED_RIDES = "SELECT coalesce(sum(ride_count), 0)::bigint AS rides FROM staging";
+
+/** Rides waiting in staging, all processes. */
+export async function stagedRides(pool: pg.Pool): Promise<number> {
+  return (await pool.query<{ rides: number }>(STAGED_RIDES)).rows[0].rides;
+}
+
+export type Backlog = { jobs: number; rides: number; oldestAgeSeconds: number };
+
+// Ids follow arrival, so the oldest staged job is the lowest id: one lookup in one
+// partition of jobs, where a join could hash every partition.
+const BACKLOG = `
+SELECT count(*)::int AS jobs, coalesce(sum(ride_count), 0)::int AS rides,
+       coalesce(extract(epoch FROM now() - (SELECT received_at FROM jobs WHERE id = (SELECT min(job_id) FROM staging))), 0)::float8
+         AS "oldestAgeSeconds"
+FROM staging`;
+
+/** What waits in staging for the mover, and since when. */
+export async function stagingBacklog(pool: pg.Pool): Promise<Backlog> {
+  return (await pool.query<Backlog>({ name: "staging-backlog", text: BACKLOG })).rows[0];
+}
+
+const JOB_COUNTS = "SELECT status, sum(jobs)::bigint AS jobs FROM job_counts GROUP BY status";
+
+// One row per status again, in one statement: a reader sees the rows before or after it.
+const FOLD_JOB_COUNTS = `
+WITH deltas AS (DELETE FROM job_counts RETURNING status, jobs)
+INSERT INTO job_counts (status, jobs) SELECT status, sum(jobs) FROM deltas GROUP BY status`;
+
+/** Folds the appended count changes, so reading the counts stays a few rows. */
+export async function foldJobCounts(pool: pg.Pool): Promise<void> {
+  await pool.query(FOLD_JOB_COUNTS);
+}
+
+export async function jobCounts(pool: pg.Pool): Promise<Record<JobStatus, number>> {
+  const counts: Record<JobStatus, number> = { queued: 0, done: 0, failed: 0, lost: 0 };
+  for (const row of (await pool.query<{ status: JobStatus; jobs: string }>({ name: "job-counts", text: JOB_COUNTS })).rows) counts[row.status] = Number(row.jobs);
+  return counts;
+}
+
+export type FinishedJob = { id: number; status: JobStatus; stored: number; failed: number; lagSeconds: number };
+
+// Jobs finish roughly in id order (the mover takes the oldest first), so the watermark is
+// an id: everything above it up to the first job still queued is finished and read once.
+const FINISHED_AFTER = `
+SELECT id, status, stored, failed, extract(epoch FROM finished_at - received_at)::float8 AS "lagSeconds"
+FROM jobs
+WHERE id > $1 AND id < coalesce((SELECT min(id) FROM jobs WHERE status = 'queued' AND id > $1), 9223372036854775807)
+ORDER BY id LIMIT 10000`;
+
+export async function jobsFinishedAfter(pool: pg.Pool, jobId: number): Promise<FinishedJob[]> {
+  return (await pool.query<FinishedJob>(FINISHED_AFTER, [jobId])).rows;
+}
+
+export async function newestJobId(pool: pg.Pool): Promise<number> {
+  return (await pool.query<{ id: number }>("SELECT coalesce(max(id), 0)::bigint AS id FROM jobs")).rows[0].id;
+}
+
+/** The job a sender's Idempotency-Key first created, with the hash of that request. */
+export async function jobWithKey(pool: pg.Pool, key: string): Promise<{ id: number; request_hash: string }> {
+  const { rows } = await pool.query<{ id: number; request_hash: string }>(
+    "SELECT job_id AS id, request_hash FROM idempotency_keys WHERE key = $1",
+    [key],
+  );
+  return rows[0];
+}
+
+// The lowest id of the jobs received in the last hour and $1 seconds more: below it no
+// job of the last hour can be, so the figures below read only the partitions after it.
+const LAST_HOUR_FROM = `
+SELECT coalesce(min(id), (SELECT coalesce(max(id), 0) + 1 FROM jobs)) AS id
+FROM jobs WHERE received_at > now() - interval '1 hour' - make_interval(secs => $1)`;
+/** How long a process reuses that bound: its window is this much longer than an hour, so it still covers the hour. */
+const LAST_HOUR_FROM_REUSE_MS = 60_000;
+const lastHourFromByPool = new WeakMap<pg.Pool, { id: number; at: number }>();
+
+async function lastHourFrom(pool: pg.Pool): Promise<number> {
+  const known = lastHourFromByPool.get(pool);
+  if (known && Date.now() - known.at < LAST_HOUR_FROM_REUSE_MS) return known.id;
+  const { id } = (await pool.query<{ id: number }>(LAST_HOUR_FROM, [LAST_HOUR_FROM_REUSE_MS / 1000])).rows[0];
+  lastHourFromByPool.set(pool, { id, at: Date.now() });
+  return id;
+}
+
+const INTAKE = `
+SELECT coalesce(sum(accepted) FILTER (WHERE received_at > now() - interval '1 minute'), 0)::int AS "lastMinute",
+       coalesce(sum(accepted), 0)::int AS "lastHour"
+FROM jobs WHERE id >= $1 AND received_at > now() - interval '1 hour'`;
+
+const FRESHNESS = `
+SELECT count(*)::int AS jobs,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95,
+       max(seconds) AS max
+FROM (
+  SELECT extract(epoch FROM finished_at - received_at)::float8 AS seconds
+  FROM jobs WHERE id >= $2 AND status = 'done' AND received_at > now() - make_interval(mins => $1)
+) done`;
+
+/** Rides accepted in the last minute and hour. */
+export async function recentIntake(pool: pg.Pool): Promise<{ lastMinute: number; lastHour: number }> {
+  return (await pool.query({ name: "recent-intake", text: INTAKE, values: [await lastHourFrom(pool)] })).rows[0];
+}
+
+export type Freshness = { jobs: number; p50: number | null; p95: number | null; max: number | null };
+
+/** How long jobs received in the last `minutes` (at most an hour) took from 202 to stored. */
+export async function freshness(pool: pg.Pool, minutes: number): Promise<Freshness> {
+  return (await pool.query({ name: "freshness", text: FRESHNESS, values: [minutes, await lastHourFrom(pool)] })).rows[0];
+}
+
+// Pruning (src/retention/pruner.ts). Each statement is bounded and commits alone; the
+// counts, failure list and keys of the jobs it drops go in the same statement or
+// transaction, so a kill at any point leaves them true to the jobs kept.
+
+/** A partition may go when its newest job is past retention and none of its jobs waits to be moved. */
+const partitionAge = (name: string) => `
+SELECT (SELECT received_at FROM ${name} ORDER BY id DESC LIMIT 1) < now() - make_interval(days => $1) AS expired,
+       EXISTS (SELECT 1 FROM ${name} WHERE status = 'queued') AS queued`;
+
+export type PartitionAge = { expired: boolean | null; queued: boolean };
+
+export async function partitionAgeOf(pool: pg.Pool, name: string, retentionDays: number): Promise<PartitionAge> {
+  return (await pool.query<PartitionAge>(partitionAge(name), [retentionDays])).rows[0];
+}
+
+/**
+ * Detaches a jobs partition without blocking intake or mover; FINALIZE completes one a
+ * crash or the timeout left half detached.
+ */
+export async function detachJobPartition(pool: pg.Pool, name: string, pending: boolean): Promise<void> {
+  await detachPartition(pool, { table: "jobs", partition: name, finalize: pending });
+}
+
+/** Drops a detached partition and everything tied to its jobs, in one transaction; the number of jobs dropped. */
+export async function dropDetachedJobs(client: pg.PoolClient, partition: { name: string; from: number; to: number }): Promise<number> {
+  const { name, from, to } = partition;
+  const { rows } = await client.query<{ jobs: number }>(`
+WITH counted AS (
+  INSERT INTO job_counts (status, jobs) SELECT status, -count(*) FROM ${name} GROUP BY status RETURNING -jobs AS jobs
+)
+SELECT coalesce(sum(jobs), 0)::bigint AS jobs FROM counted`);
+  await client.query("DELETE FROM job_failures WHERE job_id >= $1 AND job_id < $2", [from, to]);
+  await client.query("DELETE FROM idempotency_keys WHERE job_id >= $1 AND job_id < $2", [from, to]);
+  await client.query("UPDATE job_retention SET pruned_below = greatest(pruned_below, $1)", [to]);
+  await client.query(`DROP TABLE ${name}`);
+  return rows[0].jobs;
+}
+
+// In a partition past retention that still holds a queued job: the finished jobs past
+// retention, oldest first, at most $4 of them.
+const DELETE_EXPIRED_JOBS = `
+WITH gone AS (
+  DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs WHERE id >= $1 AND id < $2 AND status <> 'queued' AND received_at < now() - make_interval(days => $3)
+    ORDER BY id LIMIT $4)
+  RETURNING id, status
+), counted AS (
+  INSERT INTO job_counts (status, jobs) SELECT status, -count(*) FROM gone GROUP BY status
+), failures AS (
+  DELETE FROM job_failures WHERE job_id IN (SELECT id FROM gone)
+), keys AS (
+  DELETE FROM idempotency_keys WHERE job_id IN (SELECT id FROM gone)
+), marked AS (
+  -- Jobs below it that are still there are queued ones, which a GET finds first.
+  UPDATE job_retention SET pruned_below = greatest(pruned_below, (SELECT max(id) + 1 FROM gone)) WHERE EXISTS (SELECT 1 FROM gone)
+)
+SELECT count(*)::int AS jobs FROM gone`;
+
+export type ExpiredJobs = { from: number; to: number; retentionDays: number; limit: number };
+
+export async function deleteExpiredJobs(pool: pg.Pool, { from, to, retentionDays, limit }: ExpiredJobs): Promise<number> {
+  return (await pool.query<{ jobs: number }>(DELETE_EXPIRED_JOBS, [from, to, retentionDays, limit])).rows[0].jobs;
+}
+
+// Keys are created in job order, so the job_id index reaches the expired ones first.
+const EXPIRE_KEYS = `
+DELETE FROM idempotency_keys WHERE key IN (
+  SELECT key FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) ORDER BY job_id LIMIT $2)`;
+
+/** Deletes at most `limit` Idempotency-Keys older than `ttlHours`; how many it deleted. */
+export async function expireIdempotencyKeys(pool: pg.Pool, ttlHours: number, limit: number): Promise<number> {
+  return (await pool.query(EXPIRE_KEYS, [ttlHours, limit])).rowCount ?? 0;
+}
+
+export async function oldestKeptJobId(pool: pg.Pool): Promise<number | null> {
+  return (await pool.query<{ id: number | null }>("SELECT min(id) AS id FROM jobs")).rows[0].id;
+}

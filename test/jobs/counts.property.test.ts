@@ -1,0 +1,91 @@
+import fc from "fast-check";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createStager, type Stager } from "../../src/intake/stager.ts";
+import { createJobPartitions } from "../../src/jobs/partitions.ts";
+import { foldJobCounts, jobCounts, markLost } from "../../src/jobs/store.ts";
+import { createMover, type Mover } from "../../src/mover/move.ts";
+import { createPartitions } from "../../src/mover/partitions.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { createPruner, type Pruner } from "../../src/retention/pruner.ts";
+import { readRides } from "../../src/rides/index.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { ride } from "../support/service.ts";
+
+const ZONE = "Asia/Kolkata";
+/** Rides of this user pass validation and are refused by the database: their job fails. */
+const POISON_USER = 66_666;
+
+let db: TestDatabase;
+let stager: Stager;
+let mover: Mover;
+let pruner: Pruner;
+let nextRideId = 880_000;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.pool.query(`ALTER TABLE rides ADD CONSTRAINT refuse_poison CHECK (user_id <> ${POISON_USER})`);
+  // Small partitions after the migration's first one, so prunes drop whole partitions too.
+  await db.pool.query("SELECT setval('jobs_id_seq', 1000000)");
+  const ensureJobPartitions = createJobPartitions(db.pool, 4);
+  await ensureJobPartitions();
+  stager = createStager({ pool: db.pool, partitionZone: ZONE, idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {} });
+  mover = createMover(db.pool, createPartitions(db.pool, ZONE), 3, ZONE);
+  pruner = createPruner({
+    pool: db.pool,
+    jobsRetentionDays: 30,
+    idempotencyKeyTtlHours: 24,
+    zone: ZONE,
+    intervalMs: 3_600_000,
+    log: createLogger("silent"),
+    onPruned: () => {},
+    onScheduled: () => {},
+  });
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+const stage = (userId = 17) => {
+  const { accepted } = readRides(JSON.stringify([ride({ id: nextRideId++, user_id: userId })]), "application/json", ZONE, 10);
+  return stager.stage(accepted, { key: `key-${nextRideId}`, hash: "h" });
+};
+
+const OPERATIONS = {
+  stage: () => stage(),
+  stageRefused: () => stage(POISON_USER),
+  stageMany: () => Promise.all([stage(), stage(), stage()]),
+  move: () => mover.moveChunk(),
+  // Crash recovery emptying staging under the oldest queued job, then the sweep.
+  lose: async () => {
+    await db.pool.query("DELETE FROM staging WHERE job_id = (SELECT min(job_id) FROM staging)");
+    await markLost(db.pool);
+  },
+  // Time passes for every finished job; queued ones are old too, and must stay.
+  prune: async () => {
+    await db.pool.query("UPDATE jobs SET received_at = now() - interval '40 days' WHERE status <> 'queued' OR id % 2 = 0");
+    await pruner.prune();
+  },
+  fold: () => foldJobCounts(db.pool),
+};
+
+it("keeps the per-status counters equal to count(*) through any mix of stage, move, fail, lose and prune", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.constantFrom(...(Object.keys(OPERATIONS) as (keyof typeof OPERATIONS)[])), { minLength: 1, maxLength: 25 }), async (operations) => {
+      for (const operation of operations) {
+        const queuedBefore = (await db.pool.query<{ id: number }>("SELECT id FROM jobs WHERE status = 'queued'")).rows.map((r) => r.id);
+        await OPERATIONS[operation]();
+        const { rows } = await db.pool.query<{ status: string; n: number }>("SELECT status, count(*)::int AS n FROM jobs GROUP BY status");
+        expect(await jobCounts(db.pool)).toEqual({ queued: 0, done: 0, failed: 0, lost: 0, ...Object.fromEntries(rows.map((r) => [r.status, r.n])) });
+        if (operation === "prune") {
+          const kept = await db.pool.query<{ id: number }>("SELECT id FROM jobs WHERE id = ANY($1) AND status = 'queued'", [queuedBefore]);
+          expect(kept.rows.map((r) => r.id).sort()).toEqual([...queuedBefore].sort());
+        }
+      }
+      const failures = await db.pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM jobs j FULL JOIN job_failures f ON f.job_id = j.id WHERE (j.status IN ('failed', 'lost')) IS DISTINCT FROM (f.job_id IS NOT NULL)",
+      );
+      expect(failures.rows[0].n).toBe(0);
+    }),
+    { numRuns: 25 },
+  );
+}, 120_000);
