@@ -13,6 +13,9 @@ export default defineConfig({
         test: {
           name: "through-pgbouncer",
           include: ["test/intake/**/*.test.ts", "test/mover/**/*.test.ts", "test/query/**/*.test.ts"],
+          // It breaks the service's database connections with a TCP relay of its own in place of
+          // DATABASE_URL, which this project points at PgBouncer instead.
+          exclude: ["test/intake/commit-outcome.test.ts"],
           globalSetup: ["test/scale-out/support/global-setup-pgbouncer.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,
