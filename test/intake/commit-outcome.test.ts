@@ -69,8 +69,8 @@ describe("a connection that breaks while the rides are being committed", () => {
     }
     expect([answer.status, answer.body.outcome, answer.headers.get("content-type")]).toEqual([502, "unknown", "application/problem+json"]);
     expect(answer.body.detail).toMatch(/may or may not have been taken\. Send the request again with the same Idempotency-Key/);
-    await vi.waitFor(async () => expect((await db.pool.query("SELECT id FROM jobs WHERE idempotency_key = 'broken-commit-1'")).rows).toHaveLength(1), { timeout: 10_000 });
-    const job = (await db.pool.query("SELECT id FROM jobs WHERE idempotency_key = 'broken-commit-1'")).rows[0].id;
+    await vi.waitFor(async () => expect((await db.pool.query("SELECT job_id AS id FROM idempotency_keys WHERE key = 'broken-commit-1'")).rows).toHaveLength(1), { timeout: 10_000 });
+    const job = (await db.pool.query("SELECT job_id AS id FROM idempotency_keys WHERE key = 'broken-commit-1'")).rows[0].id;
 
     const again = await post(service.url, body, "application/json", "/v1/rides", key);
     expect([again.status, again.body.job_id, again.headers.get("idempotent-replayed")]).toEqual([202, job, "true"]);

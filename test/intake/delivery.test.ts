@@ -150,7 +150,7 @@ describe("a commit that takes long", () => {
       const answer = await sent;
       // Whatever the answer said, the rides were taken: the statement was never cancelled.
       await vi.waitFor(async () => expect((await db.pool.query("SELECT 1 FROM rides WHERE id = 740001")).rows).toHaveLength(1), { timeout: 15_000 });
-      const jobs = await db.pool.query("SELECT id FROM jobs WHERE idempotency_key = 'slow-commit-1'");
+      const jobs = await db.pool.query("SELECT job_id AS id FROM idempotency_keys WHERE key = 'slow-commit-1'");
       expect({ status: answer.status, jobs: jobs.rows.length }).toEqual({ status: 202, jobs: 1 });
       expect(answer.body.job_id).toBe(jobs.rows[0].id);
       expect((await waitForJob(service.url, answer.body.job_id)).status).toBe("done");
