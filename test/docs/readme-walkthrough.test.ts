@@ -1,10 +1,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import type { Service } from "../../src/service.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { startTestService } from "../support/service.ts";
+import { expect, it, vi } from "vitest";
+import { withTestService } from "../support/service.ts";
 
 /**
  * The README's walk-through, run as printed: every curl command of its block is sent to
@@ -88,23 +86,13 @@ function alignTimes(printed: unknown, actual: unknown): unknown {
   return printed;
 }
 
-let db: TestDatabase;
-let service: Service;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  service = await startTestService(db.url);
-});
-afterAll(async () => {
-  await service?.stop();
-  await db?.drop();
-});
+const running = withTestService();
 
 it("README's walk-through answers as printed", async () => {
   const steps = walkthrough();
   expect(steps.length).toBeGreaterThanOrEqual(3);
   for (const { command, expected } of steps) {
-    const request = parseCurl(command, service.url);
+    const request = parseCurl(command, running.service.url);
     const statusLine = expected.find((line) => line.startsWith("HTTP/1.1 "));
     const headerLines = expected.filter((line) => /^[a-z-]+: /.test(line));
     const printed = JSON.parse(expected.filter((line) => line !== statusLine && !headerLines.includes(line)).join(""));

@@ -1,9 +1,7 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Service } from "../../src/service.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { startTestService } from "../support/service.ts";
+import { expect, it } from "vitest";
+import { withTestService } from "../support/service.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DOC = readFileSync(new URL("docs/streaming.md", `file://${ROOT}`), "utf8");
@@ -13,16 +11,7 @@ const block = (tag: string) => {
   return match[1];
 };
 
-let db: TestDatabase;
-let service: Service;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  service = await startTestService(db.url);
-});
-afterAll(async () => {
-  await service?.stop();
-  await db?.drop();
-});
+const running = withTestService();
 
 it("docs/streaming.md's example prints what the document says, against a real service", async () => {
   // Run from the repository, so the example's `import "ws"` finds the package as a producer's would.
@@ -30,7 +19,7 @@ it("docs/streaming.md's example prints what the document says, against a real se
     execFile(
       process.execPath,
       ["--input-type=module", "-e", block("js stream-example")],
-      { cwd: ROOT, env: { ...process.env, RIDES_URL: service.url }, timeout: 30_000 },
+      { cwd: ROOT, env: { ...process.env, RIDES_URL: running.service.url }, timeout: 30_000 },
       (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
     ),
   );
