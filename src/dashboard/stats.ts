@@ -54,17 +54,16 @@ export type DashboardView = DashboardStats & { openStreams: number };
 
 /** The end of the chart's window when none is asked for: the newest ride's hour (the data may be history). */
 async function newestRide(pool: pg.Pool): Promise<Date> {
-  return (await pool.query<{ at: Date | null }>({ name: "newest-ride", text: NEWEST_RIDE })).rows[0].at ?? new Date();
+  return (await pool.query<{ at: Date | null }>(NEWEST_RIDE)).rows[0].at ?? new Date();
 }
 
 async function ridesPerHour(pool: pg.Pool, zone: string, days: number, until?: string): Promise<RidesPerHour> {
   const end = until ? new Date(until) : await newestRide(pool);
-  // Named, so its plan (the bulk of its cost) is made once per connection.
-  const { rows } = await pool.query<{ hour: string; travelType: number | null; rides: number | null }>({
-    name: "rides-per-hour",
-    text: RIDES_PER_HOUR,
-    values: [end.toISOString(), days, zone],
-  });
+  const { rows } = await pool.query<{ hour: string; travelType: number | null; rides: number | null }>(RIDES_PER_HOUR, [
+    end.toISOString(),
+    days,
+    zone,
+  ]);
   const position = new Map<string, number>();
   for (const row of rows) if (!position.has(row.hour)) position.set(row.hour, position.size);
   const hours = [...position.keys()];

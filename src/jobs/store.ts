@@ -121,14 +121,14 @@ export async function wasPruned(pool: pg.Pool, jobId: number): Promise<boolean> 
 export type JobFilter = { status?: JobStatus; since?: string; limit: number };
 
 /**
- * The jobs a sender reconciles, newest first. Like the other reads /metrics and the
- * dashboard repeat, a named statement (prepared once per connection), so its plan over
- * every jobs partition is made once, not per request.
+ * The jobs a sender reconciles, newest first. Not a named statement, like none of the
+ * service's: PgBouncer in transaction mode (DATABASE_URL may point at one) would run it
+ * on a server connection that never prepared it.
  */
 export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
   const source = filter.status ? LIST_SOURCE[filter.status] : "jobs";
   const values = [filter.status ?? null, filter.since ?? null, filter.limit];
-  const { rows } = await pool.query<JobRow>({ name: `list-jobs-from-${source}`, text: LIST_JOBS[source], values });
+  const { rows } = await pool.query<JobRow>(LIST_JOBS[source], values);
   return rows.map(toJob);
 }
 
@@ -278,7 +278,7 @@ FROM staging`;
 
 /** What waits in staging for the mover, and since when. */
 export async function stagingBacklog(pool: pg.Pool): Promise<Backlog> {
-  return (await pool.query<Backlog>({ name: "staging-backlog", text: BACKLOG })).rows[0];
+  return (await pool.query<Backlog>(BACKLOG)).rows[0];
 }
 
 const JOB_COUNTS = "SELECT status, sum(jobs)::bigint AS jobs FROM job_counts GROUP BY status";
@@ -295,7 +295,7 @@ export async function foldJobCounts(pool: pg.Pool): Promise<void> {
 
 export async function jobCounts(pool: pg.Pool): Promise<Record<JobStatus, number>> {
   const counts: Record<JobStatus, number> = { queued: 0, done: 0, failed: 0, lost: 0 };
-  for (const row of (await pool.query<{ status: JobStatus; jobs: string }>({ name: "job-counts", text: JOB_COUNTS })).rows) counts[row.status] = Number(row.jobs);
+  for (const row of (await pool.query<{ status: JobStatus; jobs: string }>(JOB_COUNTS)).rows) counts[row.status] = Number(row.jobs);
   return counts;
 }
 
@@ -360,14 +360,14 @@ FROM (
 
 /** Rides accepted in the last minute and hour. */
 export async function recentIntake(pool: pg.Pool): Promise<{ lastMinute: number; lastHour: number }> {
-  return (await pool.query({ name: "recent-intake", text: INTAKE, values: [await lastHourFrom(pool)] })).rows[0];
+  return (await pool.query(INTAKE, [await lastHourFrom(pool)])).rows[0];
 }
 
 export type Freshness = { jobs: number; p50: number | null; p95: number | null; max: number | null };
 
 /** How long jobs received in the last `minutes` (at most an hour) took from 202 to stored. */
 export async function freshness(pool: pg.Pool, minutes: number): Promise<Freshness> {
-  return (await pool.query({ name: "freshness", text: FRESHNESS, values: [minutes, await lastHourFrom(pool)] })).rows[0];
+  return (await pool.query(FRESHNESS, [minutes, await lastHourFrom(pool)])).rows[0];
 }
 
 // Pruning (src/retention/pruner.ts). Each statement is bounded and commits alone; the
