@@ -9,7 +9,7 @@ import { createJobPartitions } from "../src/jobs/partitions.ts";
 import { columns } from "../src/jobs/store.ts";
 import { createMover } from "../src/mover/move.ts";
 import { createPartitions } from "../src/mover/partitions.ts";
-import { readRides } from "../src/rides/index.ts";
+import { loadTravelTypes, readRides } from "../src/rides/index.ts";
 import { monthIn, wallTimeToInstant } from "../src/rides/time.ts";
 import type { Cluster } from "./cluster.ts";
 import { bodySource, type Format, generateRides, renderBody } from "./generate/rides.ts";
@@ -349,6 +349,8 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
     const database = await bench.cluster.createDatabase();
     await applyMigrations(database.url, "unlogged");
     const pool = createPool(database.url, { max: 4 });
+    // The rides are read and checked as the service does, against the travel types table.
+    await loadTravelTypes(pool);
     await pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
     const ensure = createPartitions(pool, ZONE);
     // The staged rides' months too, so no round pays for creating a partition.
