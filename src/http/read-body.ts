@@ -17,7 +17,7 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
   const overBudget = () =>
     new Problem(
       503,
-      `the service already holds ${budget.reserved()} bytes of request bodies (INTAKE_MEMORY_BUDGET_BYTES ${budget.limitBytes}); nothing from this request was accepted, retry later`,
+      budget.refusal("request"),
       {},
       // The body is left unread, so the connection cannot carry another request.
       { "retry-after": String(RETRY_AFTER_SECONDS), connection: "close" },

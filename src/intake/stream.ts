@@ -225,7 +225,7 @@ export function createStreamIntake(options: StreamOptions) {
       if (!release) {
         throw new Problem(
           503,
-          `the service already holds ${memoryBudget.reserved()} bytes of request bodies (INTAKE_MEMORY_BUDGET_BYTES ${memoryBudget.limitBytes}); nothing from this frame was accepted, send it again later`,
+          memoryBudget.refusal("frame"),
           {},
           { "retry-after": String(RETRY_AFTER_SECONDS) },
         );
