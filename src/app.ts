@@ -15,6 +15,9 @@ import { intakeRoutes } from "./intake/routes.ts";
 import type { Stager } from "./intake/stager.ts";
 import { streamRoutes } from "./intake/stream.ts";
 import { jobRoutes } from "./jobs/routes.ts";
+import type { JobStream } from "./notifications/job-stream.ts";
+import { jobEventRoutes } from "./notifications/routes.ts";
+import { webhookRoutes } from "./webhooks/routes.ts";
 import { observeRequests } from "./observability/http.ts";
 import type { Logger } from "./observability/logger.ts";
 import type { Metrics } from "./observability/metrics.ts";
@@ -43,6 +46,8 @@ export type AppDeps = {
   query: Omit<QueryDeps, "ridesWindow">;
   ridesWindow: RidesWindow;
   openStreams: () => number;
+  /** Notifications: GET /v1/jobs/events and /v1/webhooks. */
+  notifications: { jobStream: JobStream; sseMaxOpen: number; allowPrivateWebhookUrls: boolean };
 };
 
 export function createApp(deps: AppDeps) {
@@ -60,9 +65,14 @@ export function createApp(deps: AppDeps) {
     .on("POST", "/v1/rides", auth("ingest"))
     .on("GET", "/v1/rides/:id", auth("read"))
     .on("POST", "/v1/query", auth("read"))
+    .on("GET", "/v1/jobs/events", auth("read"))
+    .use("/v1/webhooks/*", auth("ingest"))
+    .use("/v1/webhooks", auth("ingest"))
     .route("/", healthRoutes(deps.pool, deps.workersRunning, deps.shuttingDown))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
     .route("/", streamRoutes())
+    .route("/", jobEventRoutes({ stream: deps.notifications.jobStream, maxOpen: deps.notifications.sseMaxOpen, onOpen: deps.metrics.sseOpen }))
+    .route("/", webhookRoutes(deps.pool, deps.notifications.allowPrivateWebhookUrls))
     .route("/", jobRoutes(deps.pool, deps.jobsRetentionDays))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))

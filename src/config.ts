@@ -2,6 +2,7 @@ import type pg from "pg";
 import * as v from "valibot";
 import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
 import { type ApiKey, parseApiKeys } from "./auth/api-keys.ts";
+import { type ConfiguredWebhook, parseWebhookUrls } from "./webhooks/url.ts";
 
 const integer = (name: string, fallback: number, min: number, max: number) =>
   v.pipe(
@@ -99,6 +100,22 @@ const ConfigSchema = v.object({
   JOBS_PARTITION_SIZE: integer("JOBS_PARTITION_SIZE", 250_000, 10, 100_000_000),
   PRUNE_INTERVAL_MINUTES: integer("PRUNE_INTERVAL_MINUTES", 15, 1, 60),
   RIDES_RETENTION_MONTHS: v.optional(integer("RIDES_RETENTION_MONTHS", 0, 1, 1200)),
+  // Notifications (GET /v1/jobs/events, webhooks): docs/notifications.md.
+  SSE_MAX_OPEN: integer("SSE_MAX_OPEN", 100, 1, 100_000),
+  SSE_PING_INTERVAL_MS: integer("SSE_PING_INTERVAL_MS", 15_000, 100, 600_000),
+  WEBHOOK_URLS: v.optional(v.string(), ""),
+  WEBHOOK_SECRET: v.optional(
+    v.pipe(v.string(), v.regex(/^[\x21-\x7e]{16,200}$/, "WEBHOOK_SECRET must be 16 to 200 printable characters without spaces")),
+  ),
+  WEBHOOK_ALLOW_PRIVATE_URLS: v.optional(
+    v.pipe(v.picklist(["true", "false"], "WEBHOOK_ALLOW_PRIVATE_URLS must be true or false"), v.transform((text) => text === "true")),
+    "false",
+  ),
+  WEBHOOK_TIMEOUT_MS: integer("WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
+  WEBHOOK_CONCURRENCY: integer("WEBHOOK_CONCURRENCY", 4, 1, 100),
+  WEBHOOK_RETRY_DELAY_SECONDS: integer("WEBHOOK_RETRY_DELAY_SECONDS", 30, 1, 3_600),
+  WEBHOOK_RETRY_DELAY_MAX_SECONDS: integer("WEBHOOK_RETRY_DELAY_MAX_SECONDS", 3_600, 1, 86_400),
+  WEBHOOK_RETRY_LIMIT: integer("WEBHOOK_RETRY_LIMIT", 32, 0, 1_000),
 });
 
 /** Every environment variable the service reads. */
@@ -144,6 +161,23 @@ export type Config = {
   pruneIntervalMinutes: number;
   /** Unset: rides are kept forever. */
   ridesRetentionMonths: number | undefined;
+  sse: SseLimits;
+  webhooks: WebhookSettings;
+};
+
+export type SseLimits = { maxOpen: number; pingIntervalMs: number };
+
+export type WebhookSettings = {
+  /** WEBHOOK_URLS, each signed with WEBHOOK_SECRET. */
+  configured: ConfiguredWebhook[];
+  secret: string | undefined;
+  /** Deliver to loopback, private and link-local addresses too (tests, a receiver on the same host). */
+  allowPrivateUrls: boolean;
+  timeoutMs: number;
+  concurrency: number;
+  retryDelaySeconds: number;
+  retryDelayMaxSeconds: number;
+  retryLimit: number;
 };
 
 export type StreamLimits = { maxInFlight: number; maxOpen: number; pingIntervalMs: number; idleTimeoutMs: number };
@@ -168,6 +202,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(
       "Invalid configuration:\n  - DIRECT_DATABASE_URL and ANALYTICS_DATABASE_URL need DATABASE_URL (unset, the embedded PostgreSQL serves all three)",
     );
+  }
+  let configuredWebhooks: ConfiguredWebhook[];
+  try {
+    configuredWebhooks = parseWebhookUrls(c.WEBHOOK_URLS, c.WEBHOOK_ALLOW_PRIVATE_URLS);
+  } catch (error) {
+    throw new Error(`Invalid configuration:\n  - ${(error as Error).message}`);
+  }
+  if (configuredWebhooks.length > 0 && !c.WEBHOOK_SECRET) {
+    throw new Error("Invalid configuration:\n  - WEBHOOK_URLS needs WEBHOOK_SECRET (at least 16 characters), which signs their deliveries");
   }
   if (c.BODY_LIMIT_BYTES > c.INTAKE_MEMORY_BUDGET_BYTES) {
     // A body the budget can never hold would be answered 503 forever instead of 413.
@@ -213,5 +256,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobsPartitionSize: c.JOBS_PARTITION_SIZE,
     pruneIntervalMinutes: c.PRUNE_INTERVAL_MINUTES,
     ridesRetentionMonths: c.RIDES_RETENTION_MONTHS,
+    sse: { maxOpen: c.SSE_MAX_OPEN, pingIntervalMs: c.SSE_PING_INTERVAL_MS },
+    webhooks: {
+      configured: configuredWebhooks,
+      secret: c.WEBHOOK_SECRET,
+      allowPrivateUrls: c.WEBHOOK_ALLOW_PRIVATE_URLS,
+      timeoutMs: c.WEBHOOK_TIMEOUT_MS,
+      concurrency: c.WEBHOOK_CONCURRENCY,
+      retryDelaySeconds: c.WEBHOOK_RETRY_DELAY_SECONDS,
+      retryDelayMaxSeconds: c.WEBHOOK_RETRY_DELAY_MAX_SECONDS,
+      retryLimit: c.WEBHOOK_RETRY_LIMIT,
+    },
   };
 }

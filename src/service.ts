@@ -9,6 +9,8 @@ import { createMemoryBudget, type MemoryBudget } from "./http/memory-budget.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { createBacklog } from "./intake/backlog.ts";
 import { createJobEvents } from "./intake/job-events.ts";
+import { createJobStream } from "./notifications/job-stream.ts";
+import { startWebhookWorker } from "./webhooks/worker.ts";
 import { createStager } from "./intake/stager.ts";
 import { createStreamIntake } from "./intake/stream.ts";
 import { createJobPartitions } from "./jobs/partitions.ts";
@@ -102,10 +104,33 @@ export async function startService(config: Config & { databaseUrl: string }, log
     onStaged: worker.wake,
   });
   const backlog = createBacklog(pool, config.stagingMaxRides);
+  // Notifications: SSE and webhooks read job_events when a job finishes. The webhooks have
+  // a pg-boss and a pool of their own, so a slow receiver never holds the mover's connections.
+  const jobStream = createJobStream({
+    pool,
+    pingIntervalMs: config.sse.pingIntervalMs,
+    onError: (error) => log.warn({ error: (error as Error).message }, "job event stream: could not read job events"),
+  });
+  await jobStream.start();
+  const webhookPool = createPool(config.databaseUrl, { max: 2 });
+  const webhookBoss = new PgBoss({ connectionString: directUrl, max: 2, supervise: false, schedule: false, migrate: false });
+  webhookBoss.on("error", (error) => log.warn({ error: error.message }, "pg-boss (webhooks) error"));
+  await webhookBoss.start();
+  const webhooks = await startWebhookWorker({
+    boss: webhookBoss,
+    pool: webhookPool,
+    settings: config.webhooks,
+    onDelivery: metrics.webhookDelivery,
+    onError: (error) => log.warn({ error: (error as Error).message }, "webhooks: could not hand job events to the delivery queue"),
+  });
   const events = createJobEvents({
     listenUrl: directUrl,
     pool,
     onError: (error) => log.warn({ error: (error as Error).message }, "job events: could not listen or read jobs"),
+    onNotice: () => {
+      jobStream.wake();
+      webhooks.wake();
+    },
   });
   await events.start();
   const streams = createStreamIntake({
@@ -128,6 +153,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     stager,
     backlog,
     openStreams: streams.openStreams,
+    notifications: { jobStream, sseMaxOpen: config.sse.maxOpen, allowPrivateWebhookUrls: config.webhooks.allowPrivateUrls },
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     jobsRetentionDays: config.jobsRetentionDays,
@@ -188,7 +214,8 @@ export async function startService(config: Config & { databaseUrl: string }, log
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if ("closeIdleConnections" in server) server.closeIdleConnections();
-      // Streams answer every frame they took, then close with 1001.
+      // Streams answer every frame they took, then close with 1001; event streams just end (clients resume with Last-Event-ID).
+      jobStream.stop();
       await streams.close();
       await closed;
       await events.stop();
@@ -196,8 +223,11 @@ export async function startService(config: Config & { databaseUrl: string }, log
       await pruner.stop();
       // The mover finishes the chunk it is in (each chunk is one transaction).
       await boss.stop({ graceful: true, timeout: 30_000, close: true });
+      // A delivery in flight ends within WEBHOOK_TIMEOUT_MS; one cut short is retried (at least once).
+      webhooks.stop();
+      await webhookBoss.stop({ graceful: true, timeout: config.webhooks.timeoutMs + 1_000, close: true });
       await folder.settled();
-      await Promise.all([pool.end(), analytics.pool.end(), directPool.end()]);
+      await Promise.all([pool.end(), analytics.pool.end(), directPool.end(), webhookPool.end()]);
     },
   };
 }

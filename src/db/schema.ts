@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  bigserial,
   boolean,
   check,
   doublePrecision,
@@ -14,6 +15,7 @@ import {
   text,
   timestamp,
   unique,
+  uniqueIndex,
 } from "drizzle-orm/pg-core";
 
 /**
@@ -68,6 +70,69 @@ export const jobCounts = pgTable("job_counts", {
 export const jobFailures = pgTable("job_failures", {
   jobId: bigint("job_id", { mode: "number" }).primaryKey(),
   status: text("status").notNull(),
+});
+
+/**
+ * Notifications (src/notifications, src/webhooks): each time a job leaves queued (done,
+ * failed, lost; a retried job may do so more than once), one row with the job's outcome
+ * as it was then, written by the statement that changed the job. seq is the SSE id and
+ * the webhook event id; every writer holds the mover's lock, so seqs commit in order.
+ * Pruned with the job (by job_id range).
+ */
+export const jobEvents = pgTable(
+  "job_events",
+  {
+    seq: bigserial("seq", { mode: "number" }).primaryKey(),
+    jobId: bigint("job_id", { mode: "number" }).notNull(),
+    status: text("status", { enum: ["done", "failed", "lost"] }).notNull(),
+    stored: integer("stored").notNull(),
+    failed: integer("failed").notNull(),
+    error: text("error"),
+    finishedAt: timestamp("finished_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [index("job_events_job_id_idx").on(t.jobId)],
+);
+
+/**
+ * Webhook endpoints: from WEBHOOK_URLS (configured, synced at start) or POST /v1/webhooks.
+ * notify 'failures' gets failed and lost jobs, 'all' every finished job too.
+ */
+export const webhooks = pgTable(
+  "webhooks",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    url: text("url").notNull(),
+    secret: text("secret").notNull(),
+    notify: text("notify", { enum: ["failures", "all"] }).notNull(),
+    configured: boolean("configured").notNull().default(false),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("webhooks_configured_url_idx").on(t.url).where(sql`${t.configured}`)],
+);
+
+/** One row per delivery attempt of an event to an endpoint; goes with its job, or with its endpoint. */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    webhookId: bigint("webhook_id", { mode: "number" })
+      .notNull()
+      .references(() => webhooks.id, { onDelete: "cascade" }),
+    eventSeq: bigint("event_seq", { mode: "number" }).notNull(),
+    jobId: bigint("job_id", { mode: "number" }).notNull(),
+    attempt: integer("attempt").notNull(),
+    outcome: text("outcome", { enum: ["delivered", "retrying", "gave_up"] }).notNull(),
+    responseStatus: integer("response_status"),
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+    attemptedAt: timestamp("attempted_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("webhook_deliveries_webhook_id_idx").on(t.webhookId, t.id), index("webhook_deliveries_job_id_idx").on(t.jobId)],
+);
+
+/** One row: the events up to `through` were handed to the webhook queue (in the same transaction). */
+export const webhookDispatch = pgTable("webhook_dispatch", {
+  through: bigint("through", { mode: "number" }).notNull(),
 });
 
 /** One row: with RIDES_RETENTION_MONTHS, rides before kept_from were dropped and are refused (NULL: none were). */

@@ -71,6 +71,52 @@ const rejected: Schema = {
   },
 };
 
+// Notifications (docs/notifications.md).
+const webhook: Schema = {
+  type: "object",
+  required: ["webhook_id", "url", "notify", "configured", "created_at"],
+  properties: {
+    webhook_id: { type: "integer" },
+    url: { type: "string", format: "uri" },
+    notify: { enum: ["failures", "all"], type: "string", description: "failures: failed and lost jobs; all: every finished job too" },
+    configured: { type: "boolean", description: "from WEBHOOK_URLS (not deletable through the API)" },
+    created_at: { type: "string", format: "date-time" },
+  },
+};
+const webhookDelivery: Schema = {
+  type: "object",
+  required: ["delivery_id", "event_id", "job_id", "attempt", "outcome", "response_status", "error", "duration_ms", "attempted_at"],
+  properties: {
+    delivery_id: { type: "integer" },
+    event_id: { type: "integer", description: "the Rides-Event-Id header: the same in every attempt of an event, for de-duplication" },
+    job_id: { type: "integer" },
+    attempt: { type: "integer", description: "1 for the first attempt" },
+    outcome: { enum: ["delivered", "retrying", "gave_up"], type: "string" },
+    response_status: { type: ["integer", "null"] },
+    error: { type: ["string", "null"] },
+    duration_ms: { type: "integer" },
+    attempted_at: { type: "string", format: "date-time" },
+  },
+};
+export const WEBHOOK_RESPONSE: OpenAPIV3_1.ResponseObject = { description: "The endpoint", content: json(ref("Webhook")) };
+export const WEBHOOK_CREATED_RESPONSE: OpenAPIV3_1.ResponseObject = {
+  description: "The endpoint, with the secret its deliveries are signed with (shown only here)",
+  content: json({ allOf: [ref("Webhook"), { type: "object", required: ["secret"], properties: { secret: { type: "string" } } }] }),
+};
+export const WEBHOOK_LIST_RESPONSE: OpenAPIV3_1.ResponseObject = {
+  description: "Every endpoint, oldest first",
+  content: json({ type: "object", required: ["webhooks"], properties: { webhooks: { type: "array", items: ref("Webhook") } } }),
+};
+export const DELIVERY_LIST_RESPONSE: OpenAPIV3_1.ResponseObject = {
+  description: "Delivery attempts, newest first",
+  content: json({ type: "object", required: ["deliveries"], properties: { deliveries: { type: "array", items: ref("WebhookDelivery") } } }),
+};
+export const JOB_EVENTS_RESPONSE: OpenAPIV3_1.ResponseObject = {
+  description:
+    "Server-Sent Events: one `data:` per job transition, the job as GET /v1/jobs/{id} answered it then, `id:` its event sequence (send it back as Last-Event-ID to resume); `: keep-alive` comments every SSE_PING_INTERVAL_MS",
+  content: { "text/event-stream": { schema: { type: "string" } } },
+};
+
 function components(timeZone: string): OpenAPIV3_1.ComponentsObject {
   const ride: Schema = {
     ...jsonSchemaOf(rideSchema(timeZone)),
@@ -83,6 +129,8 @@ function components(timeZone: string): OpenAPIV3_1.ComponentsObject {
       Ride: ride,
       Job: job,
       Rejected: rejected,
+      Webhook: webhook,
+      WebhookDelivery: webhookDelivery,
       Unlisted: {
         type: "object",
         required: ["rides", "by_field"],

@@ -6,6 +6,8 @@ export type JobEventsOptions = {
   listenUrl: string;
   pool: pg.Pool;
   onError: (error: unknown) => void;
+  /** Notifications: called on every notice and after each (re)connect, so SSE and webhooks read job_events. */
+  onNotice?: () => void;
 };
 
 const RECONNECT_FIRST_MS = 100;
@@ -17,7 +19,7 @@ const RECONNECT_MAX_MS = 5_000;
  * the watched jobs in a range. Notices sent while the connection was down are gone, so
  * each (re)connect marks lost jobs and reads every watched job once.
  */
-export function createJobEvents({ listenUrl, pool, onError }: JobEventsOptions) {
+export function createJobEvents({ listenUrl, pool, onError, onNotice }: JobEventsOptions) {
   const watching = new Map<number, (job: Job) => void>();
   let highestNotified = 0;
   let client: pg.Client | undefined;
@@ -39,6 +41,7 @@ export function createJobEvents({ listenUrl, pool, onError }: JobEventsOptions) 
   }
 
   function onNotification(message: pg.Notification) {
+    onNotice?.();
     const [first, last] = (message.payload ?? "").split("-").map(Number);
     if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) return;
     highestNotified = Math.max(highestNotified, last);
@@ -79,6 +82,7 @@ export function createJobEvents({ listenUrl, pool, onError }: JobEventsOptions) 
     }
     client = next;
     retryMs = RECONNECT_FIRST_MS;
+    onNotice?.();
     if (watching.size > 0) {
       await markLost(pool).catch(onError);
       await tell([...watching.keys()]);

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { detachPartition } from "../db/client.ts";
+import { detachPartition, inTransaction } from "../db/client.ts";
 import { RIDE_FIELDS } from "../rides/index.ts";
 import { LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
 
@@ -44,6 +44,22 @@ counted AS (
 )`;
 const recordFailures = (finished: string, status: string) => `
 recorded AS (INSERT INTO job_failures (job_id, status) SELECT id, '${status}' FROM ${finished})`;
+// Notifications: the job's outcome as it is now, appended to job_events (SSE, webhooks) in
+// the statement that changes the job, in job order. `finished` returns id, stored, failed, error, finished_at.
+const recordEvents = (finished: string, status: string) => `
+evented AS (
+  INSERT INTO job_events (job_id, status, stored, failed, error, finished_at)
+  SELECT id, '${status}', stored, failed, error, finished_at FROM ${finished} ORDER BY id
+)`;
+
+/**
+ * Serialises every statement that finishes a job (the mover's, MARK_LOST), cluster-wide:
+ * the mover needs it so a later send of a ride is never overwritten by an earlier one,
+ * and job_events needs it so seqs commit in the order they are drawn (a transaction draws
+ * its seqs after taking the lock, and the lock is released only after its commit is
+ * visible), which lets a reader resume after the last seq it saw and skip none.
+ */
+export const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))";
 
 // A queued job whose staging row is gone was emptied by crash recovery (UNLOGGED
 // staging). Intake and mover change a job and its staging row in one statement, so
@@ -54,8 +70,8 @@ WITH lost AS (
   UPDATE jobs SET status = 'lost', finished_at = now(),
     error = 'the staged rides were lost before they were stored (the database crashed); send them again'
   WHERE status = 'queued' AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.job_id = jobs.id)
-  RETURNING id
-), ${countFinished("lost", "lost")}, ${recordFailures("lost", "lost")}
+  RETURNING id, stored, failed, error, finished_at
+), ${countFinished("lost", "lost")}, ${recordFailures("lost", "lost")}, ${recordEvents("lost", "lost")}
 SELECT id FROM lost`;
 
 const GET_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`;
@@ -77,6 +93,34 @@ const LIST_SOURCE: Record<JobStatus, keyof typeof LIST_JOBS> = { queued: "stagin
 
 const PRUNED_BELOW = "SELECT pruned_below FROM job_retention";
 
+export type JobEvent = { seq: number; job: Job };
+
+// An event's job is the job as GET /v1/jobs/{id} answered right after the event: what
+// the transition set, from the event row (a retried job finishes more than once), the
+// rest from jobs. The LIMIT 1 keeps the lookup on one partition, as in listJobsFrom.
+const EVENTS_AFTER = `
+SELECT e.seq, j.job_id, e.status, j.accepted, e.stored,
+  CASE WHEN e.status = 'done' THEN j.accepted - e.stored ELSE 0 END AS superseded, e.failed, e.error, j.received_at, e.finished_at
+FROM (SELECT * FROM job_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3) e
+CROSS JOIN LATERAL (SELECT id AS job_id, accepted, received_at FROM jobs WHERE id = e.job_id LIMIT 1) j
+ORDER BY e.seq`;
+
+/** Up to `limit` events after seq `after` (and at most `through`), oldest first. */
+export async function jobEventsAfter(db: pg.Pool | pg.PoolClient, after: number, limit: number, through = Number.MAX_SAFE_INTEGER): Promise<JobEvent[]> {
+  const { rows } = await db.query<JobRow & { seq: number }>(EVENTS_AFTER, [after, through, limit]);
+  return rows.map(({ seq, ...job }) => ({ seq, job: toJob(job) }));
+}
+
+/** Up to `limit` events' seq and status after seq `after`, for the webhook dispatcher. */
+export async function jobEventStatusesAfter(db: pg.PoolClient, after: number, limit: number): Promise<{ seq: number; status: JobStatus }[]> {
+  return (await db.query("SELECT seq, status FROM job_events WHERE seq > $1 ORDER BY seq LIMIT $2", [after, limit])).rows;
+}
+
+/** The newest event's seq (0: none yet); every event up to it has committed (see MOVER_LOCK). */
+export async function newestJobEventSeq(pool: pg.Pool): Promise<number> {
+  return (await pool.query<{ seq: number }>("SELECT coalesce(max(seq), 0)::bigint AS seq FROM job_events")).rows[0].seq;
+}
+
 /** Jobs that reached an outcome are announced on this channel (as "first-last" ids), for the streams waiting on them. */
 export const JOBS_FINISHED_CHANNEL = "rides_jobs_finished";
 
@@ -93,12 +137,15 @@ export async function notifyFinished(db: pg.Pool | pg.PoolClient, jobIds: number
   await db.query("SELECT pg_notify($1, $2)", [JOBS_FINISHED_CHANNEL, `${first}-${last}`]);
 }
 
-/** Marks every queued job whose staged rides are gone as lost; the ids it marked. */
+/** Marks every queued job whose staged rides are gone as lost; the ids it marked. Under the mover's lock, for job_events' order. */
 export async function markLost(pool: pg.Pool): Promise<number[]> {
-  const { rows } = await pool.query<{ id: number }>(MARK_LOST);
-  const ids = rows.map((row) => row.id);
-  await notifyFinished(pool, ids);
-  return ids;
+  return inTransaction(pool, async (client) => {
+    await client.query(MOVER_LOCK);
+    const { rows } = await client.query<{ id: number }>(MARK_LOST);
+    const ids = rows.map((row) => row.id);
+    await notifyFinished(client, ids);
+    return ids;
+  });
 }
 
 /** Those of jobIds that have left queued. */
@@ -246,16 +293,16 @@ WITH finished AS (
   UPDATE jobs SET status = 'done', stored = s.stored, finished_at = clock_timestamp()
   FROM unnest($1::bigint[], $2::int[]) AS s(id, stored)
   WHERE jobs.id = s.id AND jobs.id = ANY($1::bigint[])
-  RETURNING jobs.id
-), ${countFinished("finished", "done")}
+  RETURNING jobs.id, jobs.stored, jobs.failed, jobs.error, jobs.finished_at
+), ${countFinished("finished", "done")}, ${recordEvents("finished", "done")}
 SELECT count(*) FROM finished`;
 
 export const FAIL_JOB = `
 WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count), failed_job AS (
   UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = clock_timestamp()
   FROM gone WHERE jobs.id = $1
-  RETURNING jobs.id
-), ${countFinished("failed_job", "failed")}, ${recordFailures("failed_job", "failed")}
+  RETURNING jobs.id, jobs.stored, jobs.failed, jobs.error, jobs.finished_at
+), ${countFinished("failed_job", "failed")}, ${recordFailures("failed_job", "failed")}, ${recordEvents("failed_job", "failed")}
 SELECT count(*) FROM failed_job`;
 
 
@@ -403,6 +450,8 @@ WITH counted AS (
 SELECT coalesce(sum(jobs), 0)::bigint AS jobs FROM counted`);
   await client.query("DELETE FROM job_failures WHERE job_id >= $1 AND job_id < $2", [from, to]);
   await client.query("DELETE FROM idempotency_keys WHERE job_id >= $1 AND job_id < $2", [from, to]);
+  await client.query("DELETE FROM job_events WHERE job_id >= $1 AND job_id < $2", [from, to]);
+  await client.query("DELETE FROM webhook_deliveries WHERE job_id >= $1 AND job_id < $2", [from, to]);
   await client.query("UPDATE job_retention SET pruned_below = greatest(pruned_below, $1)", [to]);
   await client.query(`DROP TABLE ${name}`);
   return rows[0].jobs;
@@ -422,6 +471,10 @@ WITH gone AS (
   DELETE FROM job_failures WHERE job_id IN (SELECT id FROM gone)
 ), keys AS (
   DELETE FROM idempotency_keys WHERE job_id IN (SELECT id FROM gone)
+), events AS (
+  DELETE FROM job_events WHERE job_id IN (SELECT id FROM gone)
+), deliveries AS (
+  DELETE FROM webhook_deliveries WHERE job_id IN (SELECT id FROM gone)
 ), marked AS (
   -- Jobs below it that are still there are queued ones, which a GET finds first.
   UPDATE job_retention SET pruned_below = greatest(pruned_below, (SELECT max(id) + 1 FROM gone)) WHERE EXISTS (SELECT 1 FROM gone)

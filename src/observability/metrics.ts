@@ -129,6 +129,20 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
     labelNames: ["code"] as const,
     registers,
   });
+  // Notifications (GET /v1/jobs/events, webhooks).
+  const sseOpen = new Gauge({ name: "rides_sse_streams_open", help: "GET /v1/jobs/events streams open in this process (SSE_MAX_OPEN)", registers });
+  const webhookDeliveries = new Counter({
+    name: "rides_webhook_deliveries_total",
+    help: "Webhook delivery attempts made by this process, by outcome: delivered, retrying (will be tried again), gave_up (WEBHOOK_RETRY_LIMIT reached)",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const webhookDuration = new Histogram({
+    name: "rides_webhook_delivery_seconds",
+    help: "Time of a webhook delivery attempt, from the request to the answer or the timeout (WEBHOOK_TIMEOUT_MS)",
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
   new Gauge({
     name: "rides_intake_memory_reserved_bytes",
     help: `Bytes of request bodies held now, of INTAKE_MEMORY_BUDGET_BYTES (${memoryBudget.limitBytes}); past it intake answers 503`,
@@ -183,6 +197,11 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
         for (const [kind, count] of Object.entries(rides)) if (count > 0) streamRides.inc({ outcome: kind }, count);
         if (seconds !== undefined) streamAck.observe(seconds);
       },
+    },
+    sseOpen: (open: number) => sseOpen.set(open),
+    webhookDelivery(outcome: string, seconds: number) {
+      webhookDeliveries.inc({ outcome });
+      webhookDuration.observe(seconds);
     },
     /** A prune's outcome (src/retention/pruner.ts). */
     pruned(report: PruneReport) {
