@@ -53,10 +53,11 @@ export async function runLoad<T>(script: string, input: unknown): Promise<T> {
 export type Server = { kind: ServerKind; url: string; peakRssMb: () => number | undefined; stdout: () => string; stop: () => Promise<void> };
 
 /** A server in its own process, so its peak RSS is its own and the load runs beside it. */
-export async function startServer(kind: ServerKind, databaseUrl: string, cpuProfileDir?: string): Promise<Server> {
+/** `env` adds settings to the service's (a bench scenario's WEBHOOK_URLS, say). */
+export async function startServer(kind: ServerKind, databaseUrl: string, cpuProfileDir?: string, env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
   const flags = [...NODE_FLAGS, ...(cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] : [])];
-  const server = startNode(SCRIPTS[kind], [], { DATABASE_URL: databaseUrl, HOST: "127.0.0.1", PORT: String(port) }, flags);
+  const server = startNode(SCRIPTS[kind], [], { ...env, DATABASE_URL: databaseUrl, HOST: "127.0.0.1", PORT: String(port) }, flags);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {

@@ -6,6 +6,7 @@ import { type Cluster, startCluster } from "./cluster.ts";
 import { killChildren } from "./processes.ts";
 import { batch, type Bench, burst, freshness, moverAlone, ms, oneDay, type Row, single, stream } from "./scenarios.ts";
 import { bigBatches, stalledUploads } from "./stalled-uploads.ts";
+import { webhooks } from "./webhooks.ts";
 
 const SCENARIOS = {
   single,
@@ -17,6 +18,7 @@ const SCENARIOS = {
   mover: moverAlone,
   stalled: stalledUploads,
   "big-batches": bigBatches,
+  webhooks,
 };
 type ScenarioName = keyof typeof SCENARIOS;
 
@@ -81,7 +83,11 @@ const LEGEND = `How to read it:
   stored rides, one of them also a ride with id 2^53−1 (the largest a ride may have); rounds of fresh
   100-ride jobs are staged, then timed from the first chunk until staging is empty, in the order plain,
   max-id, max-id, plain. Buffers per ride: shared blocks the move statement hit or read
-  (pg_stat_statements), which a busy machine does not blur as it does time.`;
+  (pg_stat_statements), which a busy machine does not blur as it does time.
+- webhooks: one-ride JSON POSTs over 64 connections (autocannon, closed loop) against a service with no
+  webhooks and one whose WEBHOOK_URLS sends every finished job to a receiver that answers after 30 s (the
+  default WEBHOOK_TIMEOUT_MS cuts each attempt at 10 s and it is retried), each on its own database, in the
+  order none, webhook, webhook, none (5 s each).`;
 
 let cluster: Cluster | undefined;
 async function cleanUp() {

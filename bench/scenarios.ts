@@ -47,12 +47,12 @@ const SERVERS: ServerKind[] = ["service", "naive", "queue"];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A server of kind on a fresh database of its own, with a small pool for the bench's own queries. */
-export async function launch(bench: Bench, kind: ServerKind) {
+export async function launch(bench: Bench, kind: ServerKind, env: Record<string, string> = {}) {
   const database = await bench.cluster.createDatabase();
   // The service migrates its database itself; the naive baseline writes into the same schema,
   // and both baselines validate against its travel_types.
   if (kind !== "service") await applyMigrations(database.url, "unlogged");
-  const server = await startServer(kind, database.url, kind === "service" ? bench.profileDir : undefined);
+  const server = await startServer(kind, database.url, kind === "service" ? bench.profileDir : undefined, env);
   const pool = createPool(database.url, { max: 2 });
   if (bench.profileDir) await pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
   return {
