@@ -1,6 +1,6 @@
 -- Notifications (issue 12): job_events is the outbox behind GET /v1/jobs/events (SSE) and
 -- the webhooks; each row is written by the statement that finishes its job, under the
--- mover's lock, so seq order is commit order and a reader resuming after a seq skips none.
+-- one advisory lock (JOB_EVENTS_LOCK), so seq order is commit order and a reader resuming after a seq skips none.
 CREATE TABLE "job_events" (
 	"seq" bigserial PRIMARY KEY NOT NULL,
 	"job_id" bigint NOT NULL,

@@ -76,7 +76,7 @@ export const jobFailures = pgTable("job_failures", {
  * Notifications (src/notifications, src/webhooks): each time a job leaves queued (done,
  * failed, lost; a retried job may do so more than once), one row with the job's outcome
  * as it was then, written by the statement that changed the job. seq is the SSE id and
- * the webhook event id; every writer holds the mover's lock, so seqs commit in order.
+ * the webhook event id; every writer holds JOB_EVENTS_LOCK, so seqs commit in order.
  * Pruned with the job (by job_id range).
  */
 export const jobEvents = pgTable(

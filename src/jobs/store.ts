@@ -53,13 +53,14 @@ evented AS (
 )`;
 
 /**
- * Serialises every statement that finishes a job (the mover's, MARK_LOST), cluster-wide:
- * the mover needs it so a later send of a ride is never overwritten by an earlier one,
- * and job_events needs it so seqs commit in the order they are drawn (a transaction draws
- * its seqs after taking the lock, and the lock is released only after its commit is
- * visible), which lets a reader resume after the last seq it saw and skip none.
+ * Taken by every transaction that writes job_events (the mover's, just before FINISH_JOBS
+ * or FAIL_JOB, and markLost), and held to its commit: such a transaction draws its seqs
+ * after taking the lock, and PostgreSQL releases the lock only once the commit is visible,
+ * so seqs commit in the order they are drawn and a reader resuming after the last seq it
+ * saw skips none. Not the mover's lock itself: the mover holds that for the whole move, and
+ * the lost-job check on a LISTEN reconnect must not wait for a move.
  */
-export const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))";
+export const JOB_EVENTS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-job-events'))";
 
 // A queued job whose staging row is gone was emptied by crash recovery (UNLOGGED
 // staging). Intake and mover change a job and its staging row in one statement, so
@@ -116,7 +117,7 @@ export async function jobEventStatusesAfter(db: pg.PoolClient, after: number, li
   return (await db.query("SELECT seq, status FROM job_events WHERE seq > $1 ORDER BY seq LIMIT $2", [after, limit])).rows;
 }
 
-/** The newest event's seq (0: none yet); every event up to it has committed (see MOVER_LOCK). */
+/** The newest event's seq (0: none yet); every event up to it has committed (see JOB_EVENTS_LOCK). */
 export async function newestJobEventSeq(pool: pg.Pool): Promise<number> {
   return (await pool.query<{ seq: number }>("SELECT coalesce(max(seq), 0)::bigint AS seq FROM job_events")).rows[0].seq;
 }
@@ -137,10 +138,10 @@ export async function notifyFinished(db: pg.Pool | pg.PoolClient, jobIds: number
   await db.query("SELECT pg_notify($1, $2)", [JOBS_FINISHED_CHANNEL, `${first}-${last}`]);
 }
 
-/** Marks every queued job whose staged rides are gone as lost; the ids it marked. Under the mover's lock, for job_events' order. */
+/** Marks every queued job whose staged rides are gone as lost; the ids it marked. */
 export async function markLost(pool: pg.Pool): Promise<number[]> {
   return inTransaction(pool, async (client) => {
-    await client.query(MOVER_LOCK);
+    await client.query(JOB_EVENTS_LOCK);
     const { rows } = await client.query<{ id: number }>(MARK_LOST);
     const ids = rows.map((row) => row.id);
     await notifyFinished(client, ids);

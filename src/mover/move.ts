@@ -1,8 +1,11 @@
 import type pg from "pg";
 import { inTransaction } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
-import { FAIL_JOB, FINISH_JOBS, MOVER_LOCK, moveJobsSql, NEXT_CHUNK, notifyFinished } from "../jobs/store.ts";
+import { FAIL_JOB, FINISH_JOBS, JOB_EVENTS_LOCK, moveJobsSql, NEXT_CHUNK, notifyFinished } from "../jobs/store.ts";
 import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK, ROLLUPS_NEED_FILLING } from "../rollup/rollups.ts";
+
+/** Serialises movers cluster-wide, so a later send of a ride is never overwritten by an earlier one. */
+const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))";
 
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
 
@@ -25,6 +28,8 @@ export function createMover(
     locked(async (client) => {
       const { rows } = await client.query<{ job_id: number; stored: number }>(MOVE_JOBS, [jobIds]);
       const stored = rows.map((row) => row.stored);
+      // Notifications: job_events' seqs are drawn under this lock, held to the commit.
+      await client.query(JOB_EVENTS_LOCK);
       await client.query(FINISH_JOBS, [rows.map((row) => row.job_id), stored]);
       await notifyFinished(client, jobIds);
       return { jobs: rows.length, rides: stored.reduce((sum, n) => sum + n, 0) };
@@ -61,6 +66,7 @@ export function createMover(
           if (!isRefusedData(error)) throw error;
           const reason = `the database refused the rides: ${(error as Error).message}`;
           await locked(async (client) => {
+            await client.query(JOB_EVENTS_LOCK);
             await client.query(FAIL_JOB, [jobId, reason]);
             await notifyFinished(client, [jobId]);
           });

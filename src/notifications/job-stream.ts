@@ -21,7 +21,7 @@ export type Subscriber = {
  * channel (or a keep-alive tick, the backstop for a notice lost while LISTEN reconnected)
  * reads job_events after the newest seq read (`head`) once for every subscriber that is
  * caught up; a subscriber that resumes from an older seq reads its own pages up to head
- * until it is caught up. Every seq up to head has committed (MOVER_LOCK in
+ * until it is caught up. Every seq up to head has committed (JOB_EVENTS_LOCK in
  * src/jobs/store.ts), so reading after a seq skips none, and one reader in order repeats none.
  */
 export function createJobStream({ pool, pingIntervalMs, onError }: JobStreamOptions) {

@@ -1,5 +1,7 @@
 import { request } from "node:http";
+import pg from "pg";
 import { describe, expect, it, vi } from "vitest";
+import { markLost } from "../../src/jobs/store.ts";
 import { getJson, post, ride, waitForJob, withTestService } from "../support/service.ts";
 
 type SseEvent = { id: number; job: any };
@@ -133,5 +135,26 @@ describe("GET /v1/jobs/events", () => {
       expect(again.status()).toBe(200);
     });
     for (const stream of open) stream.drop();
+  });
+
+  it("every writer of job_events waits for JOB_EVENTS_LOCK, which keeps seqs in commit order: the mover's finish and the lost-job check", async () => {
+    const { url } = running.service;
+    const holder = new pg.Client({ connectionString: running.db.url });
+    await holder.connect();
+    const waiters = async () =>
+      (await running.db.pool.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).rows[0].n;
+    try {
+      await holder.query("SELECT pg_advisory_lock(hashtext('rides-job-events'))");
+      const jobId = await sendOne(740_001);
+      await vi.waitFor(async () => expect(await waiters()).toBe(1), { timeout: 15_000 });
+      expect((await getJson(url, `/v1/jobs/${jobId}`)).body.status).toBe("queued");
+      const sweeping = markLost(running.db.pool);
+      await vi.waitFor(async () => expect(await waiters()).toBe(2), { timeout: 15_000 });
+      await holder.query("SELECT pg_advisory_unlock(hashtext('rides-job-events'))");
+      expect(await sweeping).toEqual([]);
+      expect((await waitForJob(url, jobId)).status).toBe("done");
+    } finally {
+      await holder.end();
+    }
   });
 });
