@@ -34,6 +34,11 @@ export function createJobStream({ pool, pingIntervalMs, onError }: JobStreamOpti
   let timer: NodeJS.Timeout | undefined;
 
   async function read() {
+    // Nobody listening: only where "now" is, for the next stream that opens without Last-Event-ID.
+    if (subscribers.size === 0) {
+      head = Math.max(head, await newestJobEventSeq(pool));
+      return;
+    }
     for (;;) {
       const from = head;
       const fresh = await jobEventsAfter(pool, from, SSE_PAGE);
