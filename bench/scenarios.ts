@@ -367,7 +367,7 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
     await ensureJobPartitions();
     const stager = createStager({ pool, partitionZone: ZONE, idempotencyKeyTtlHours, ensureJobPartitions, onStaged: () => {} });
     const mover = createMover(pool, ensure, moverChunkRows, ZONE);
-    databases.push({ withMaxId, database, pool, stager, mover, nextId: stored + 1, seconds: 0, rides: 0, blocks: 0 });
+    databases.push({ withMaxId, database, pool, stager, mover, nextId: stored + 1, seconds: 0, rides: 0, blocks: 0, finishBlocks: 0, jobs: 0 });
   }
 
   type Database = (typeof databases)[number];
@@ -396,6 +396,14 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%json_to_recordset%'`,
       )
     ).rows[0].blocks;
+  // The same for the statement that marks the moved jobs done (and, with notifications, records their events), per job.
+  const finishBlocks = async (db: Database) =>
+    (
+      await db.pool.query<{ blocks: number }>(
+        `SELECT coalesce(sum(shared_blks_hit + shared_blks_read), 0)::float8 AS blocks FROM pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%stored = s.stored%'`,
+      )
+    ).rows[0].blocks;
   const [plain, hostile] = databases;
   await stage(hostile, 1, Number.MAX_SAFE_INTEGER);
   await drain(hostile);
@@ -403,10 +411,13 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
   for (const db of [plain, hostile, hostile, plain]) {
     await stage(db, perRound);
     const blocks = await moveBlocks(db);
+    const finished = await finishBlocks(db);
     const start = performance.now();
     db.rides += await drain(db);
     db.seconds += (performance.now() - start) / 1000;
     db.blocks += (await moveBlocks(db)) - blocks;
+    db.finishBlocks += (await finishBlocks(db)) - finished;
+    db.jobs += perRound / ridesPerJob;
   }
   const rows: Row[] = [];
   for (const db of databases) {
@@ -423,7 +434,7 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
       ridesPerSecond: db.rides / db.seconds,
       ack: {},
       non2xx: 0,
-      note: `${(db.blocks / db.rides).toFixed(1)} buffers per ride in the move statement`,
+      note: `${(db.blocks / db.rides).toFixed(1)} buffers per ride in the move statement, ${(db.finishBlocks / db.jobs).toFixed(1)} per job in the finish statement`,
     });
     await db.pool.end();
     await db.database.drop();
