@@ -12,7 +12,7 @@ export default defineConfig({
         // The intake, mover, jobs and query tests with PgBouncer between the service and PostgreSQL.
         test: {
           name: "through-pgbouncer",
-          include: ["test/intake/**/*.test.ts", "test/mover/**/*.test.ts", "test/query/**/*.test.ts"],
+          include: ["test/intake/**/*.test.ts", "test/mover/**/*.test.ts", "test/query/**/*.test.ts", "test/notifications/**/*.test.ts", "test/webhooks/**/*.test.ts"],
           // It breaks the service's database connections with a TCP relay of its own in place of
           // DATABASE_URL, which this project points at PgBouncer instead.
           exclude: ["test/intake/commit-outcome.test.ts"],
@@ -26,7 +26,7 @@ export default defineConfig({
       {
         test: {
           name: "faults-through-pgbouncer",
-          include: ["test/faults/1-service-killed.test.ts", "test/faults/7-two-processes.test.ts"],
+          include: ["test/faults/1-service-killed.test.ts", "test/faults/7-two-processes.test.ts", "test/faults/9-webhook-restart.test.ts"],
           provide: { faultsThroughPgBouncer: true },
           fileParallelism: false,
           testTimeout: 300_000,
