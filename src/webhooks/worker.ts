@@ -20,6 +20,8 @@ export const WEBHOOK_QUEUE = "webhook-deliveries";
 const DISPATCH_PAGE = 1_000;
 /** How often the dispatcher looks for events when no notice woke it (a notice lost while LISTEN reconnected). */
 const DISPATCH_BACKSTOP_MS = 5_000;
+/** How soon to look again when another process was dispatching. */
+const BUSY_RETRY_MS = 200;
 
 type DeliveryData = { webhook_id: number; seq: number };
 
@@ -53,19 +55,20 @@ export async function startWebhookWorker({ boss, pool, settings, onDelivery, onE
   await boss.updateQueue(WEBHOOK_QUEUE, queue);
   await inTransaction(pool, (client) => syncConfiguredWebhooks(client, settings.configured, settings.secret));
 
-  async function dispatch(): Promise<boolean> {
+  /** "more": a full page was queued; "busy": another process holds the cursor (it may have read before the newest events). */
+  async function dispatch(): Promise<"more" | "done" | "busy"> {
     return inTransaction(pool, async (client) => {
       const through = await lockDispatchCursor(client);
-      if (through === undefined) return false;
+      if (through === undefined) return "busy";
       const events = await jobEventStatusesAfter(client, through, DISPATCH_PAGE);
-      if (events.length === 0) return false;
+      if (events.length === 0) return "done";
       const targets = await dispatchTargets(client);
       const jobs = events.flatMap((event) =>
         targets.filter((hook) => hook.notify === "all" || event.status !== "done").map((hook) => ({ data: { webhook_id: hook.id, seq: event.seq } })),
       );
       if (jobs.length > 0) await boss.insert(WEBHOOK_QUEUE, jobs, { db: { executeSql: (text, values) => client.query(text, values) } });
       await advanceDispatchCursor(client, events.at(-1)!.seq);
-      return events.length === DISPATCH_PAGE;
+      return events.length === DISPATCH_PAGE ? "more" : "done";
     });
   }
 
@@ -81,7 +84,9 @@ export async function startWebhookWorker({ boss, pool, settings, onDelivery, onE
     try {
       do {
         again = false;
-        while (!stopped && (await dispatch()));
+        let outcome: Awaited<ReturnType<typeof dispatch>> = "more";
+        while (!stopped && outcome === "more") outcome = await dispatch();
+        if (outcome === "busy") setTimeout(() => void wake(), BUSY_RETRY_MS).unref();
       } while (again && !stopped);
     } catch (error) {
       onError(error);
