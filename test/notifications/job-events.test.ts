@@ -2,7 +2,7 @@ import { request } from "node:http";
 import pg from "pg";
 import { describe, expect, it, vi } from "vitest";
 import { markLost } from "../../src/jobs/store.ts";
-import { getJson, post, ride, waitForJob, withTestService } from "../support/service.ts";
+import { getJson, post, ride, startTestService, waitForJob, withTestService } from "../support/service.ts";
 
 type SseEvent = { id: number; job: any };
 
@@ -142,7 +142,13 @@ describe("GET /v1/jobs/events", () => {
     const holder = new pg.Client({ connectionString: running.db.url });
     await holder.connect();
     const waiters = async () =>
-      (await running.db.pool.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).rows[0].n;
+      (
+        await running.db.pool.query(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND ((classid::bigint << 32) | objid::bigint) = hashtext('rides-job-events')::bigint`,
+        )
+      ).rows[0].n;
     try {
       await holder.query("SELECT pg_advisory_lock(hashtext('rides-job-events'))");
       const jobId = await sendOne(740_001);
@@ -155,6 +161,35 @@ describe("GET /v1/jobs/events", () => {
       expect((await waitForJob(url, jobId)).status).toBe("done");
     } finally {
       await holder.end();
+    }
+  });
+
+  it("a stream resumed on another process of the same database, with two movers taking turns, misses none and repeats none", async () => {
+    const other = await startTestService(running.db.url, { SSE_PING_INTERVAL_MS: "200" });
+    try {
+      const first = openEvents(running.service.url);
+      await first.ready;
+      const sent: number[] = [];
+      // Both processes take rides, so both movers finish jobs.
+      for (let i = 0; i < 20; i++) {
+        const url = i % 2 === 0 ? running.service.url : other.url;
+        sent.push((await post(url, JSON.stringify(ride({ id: 750_000 + i })), "application/json")).body.job_id);
+      }
+      await vi.waitFor(() => expect(first.events.length).toBeGreaterThanOrEqual(5), { timeout: 15_000 });
+      first.drop();
+      const seen = [...first.events];
+      const second = openEvents(other.url, { lastEventId: seen.at(-1)!.id });
+      await second.ready;
+      for (let i = 20; i < 30; i++) sent.push((await post(other.url, JSON.stringify(ride({ id: 750_000 + i })), "application/json")).body.job_id);
+      await vi.waitFor(() => expect(seen.length + second.events.length).toBeGreaterThanOrEqual(sent.length), { timeout: 15_000 });
+      second.drop();
+      const all = [...seen, ...second.events];
+      expect(all.map((event) => event.job.job_id).sort((a, b) => a - b)).toEqual([...sent].sort((a, b) => a - b));
+      const ids = all.map((event) => event.id);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      await other.stop();
     }
   });
 });
