@@ -8,6 +8,7 @@ import {
   integer,
   numeric,
   json,
+  jsonb,
   pgTable,
   primaryKey,
   smallint,
@@ -35,6 +36,8 @@ export const jobs = pgTable(
     error: text("error"),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
+    /** Times its rides were staged: 1, plus one per POST /v1/jobs/{id}/retry. */
+    attempts: integer("attempts").notNull().default(1),
   },
   (t) => [
     index("jobs_received_at_idx").on(t.receivedAt),
@@ -68,6 +71,40 @@ export const jobCounts = pgTable("job_counts", {
 export const jobFailures = pgTable("job_failures", {
   jobId: bigint("job_id", { mode: "number" }).primaryKey(),
   status: text("status").notNull(),
+});
+
+/**
+ * The quarantine: each ride an accepted request rejected, with its reasons and the raw
+ * text it came as, capped (src/jobs/store.ts, MAX_RAW_BYTES; the checks are the backstop).
+ * Written in the statement that stages its job, and pruned with that job.
+ */
+export const rejections = pgTable(
+  "rejections",
+  {
+    jobId: bigint("job_id", { mode: "number" }).notNull(),
+    rideIndex: integer("ride_index").notNull(),
+    rideId: bigint("ride_id", { mode: "number" }),
+    reasons: jsonb("reasons").notNull(),
+    raw: text("raw").notNull(),
+    truncated: boolean("truncated").notNull(),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.jobId, t.rideIndex] }),
+    check("rejections_raw_check", sql`octet_length(${t.raw}) <= 8192`),
+    check("rejections_reasons_check", sql`jsonb_array_length(${t.reasons}) <= 21 and octet_length(${t.reasons}::text) <= 16384`),
+  ],
+);
+
+/**
+ * A failed job's rides as they were staged, logged, so POST /v1/jobs/{id}/retry can stage
+ * them again; kept until a retry ends done, or the job is pruned.
+ */
+export const failedPayloads = pgTable("failed_payloads", {
+  jobId: bigint("job_id", { mode: "number" }).primaryKey(),
+  rideCount: integer("ride_count").notNull(),
+  months: text("months").array().notNull(),
+  rides: json("rides").notNull(),
 });
 
 /** One row: with RIDES_RETENTION_MONTHS, rides before kept_from were dropped and are refused (NULL: none were). */
