@@ -15,6 +15,7 @@ import { intakeRoutes } from "./intake/routes.ts";
 import type { Stager } from "./intake/stager.ts";
 import { streamRoutes } from "./intake/stream.ts";
 import { jobRoutes } from "./jobs/routes.ts";
+import { quarantineRoutes } from "./quarantine/routes.ts";
 import { observeRequests } from "./observability/http.ts";
 import type { Logger } from "./observability/logger.ts";
 import type { Metrics } from "./observability/metrics.ts";
@@ -58,12 +59,14 @@ export function createApp(deps: AppDeps) {
     .use("/v1/*", auth("ingest", "read"))
     .on("GET", ["/dashboard/stats", "/metrics"], auth("read"))
     .on("POST", "/v1/rides", auth("ingest"))
+    .on("POST", "/v1/jobs/:id/retry", auth("ingest"))
     .on("GET", "/v1/rides/:id", auth("read"))
     .on("POST", "/v1/query", auth("read"))
     .route("/", healthRoutes(deps.pool, deps.workersRunning, deps.shuttingDown))
-    .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
+    .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead, onQuarantined: deps.metrics.quarantined }))
     .route("/", streamRoutes())
     .route("/", jobRoutes(deps.pool, deps.jobsRetentionDays))
+    .route("/", quarantineRoutes(deps.pool, deps.jobsRetentionDays))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
     .route("/", dashboardRoutes(deps.pool, deps.timeZone, deps.query.analytics, deps.openStreams))

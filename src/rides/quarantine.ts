@@ -1,0 +1,64 @@
+import { MAX_ERRORS_PER_RIDE } from "./formats/index.ts";
+import type { FieldError } from "./ride.ts";
+
+/** Most UTF-8 bytes of a rejected ride's raw text the quarantine keeps; beyond them it is cut and marked truncated. */
+export const MAX_RAW_BYTES = 8192;
+/** Most UTF-8 bytes of a rejected ride's reasons as JSON: a reason names a sender's key, which may be of any length. */
+export const MAX_REASONS_BYTES = 12_288;
+/** A kept reason's path and message are cut to these many characters. */
+const MAX_PATH_CHARS = 100;
+const MAX_MESSAGE_CHARS = 300;
+
+/** A rejected ride as the quarantine keeps it: at most MAX_RAW_BYTES + MAX_REASONS_BYTES whatever was sent. */
+export type Quarantined = { index: number; ride_id: number | null; reasons: FieldError[]; raw: string; truncated: boolean };
+
+/**
+ * PostgreSQL's text and jsonb hold neither NUL nor a lone surrogate (a JSON key may
+ * decode to one): each becomes U+FFFD, so no sender's text can make the stage statement fail.
+ */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const storable = (text: string) => text.replace(UNSTORABLE, "\uFFFD");
+
+function cut(text: string, chars: number): string {
+  return text.length <= chars ? text : `${text.slice(0, chars - 1)}…`;
+}
+
+/** The first maxBytes of text in UTF-8, never splitting a character. */
+function firstBytes(text: string, maxBytes: number): string {
+  // Each UTF-16 unit is at most 3 bytes: under a third of the limit nothing needs weighing.
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes) return text;
+  let end = Math.min(text.length, maxBytes);
+  while (Buffer.byteLength(text.slice(0, end)) > maxBytes) end -= Math.max(1, Math.floor((Buffer.byteLength(text.slice(0, end)) - maxBytes) / 3));
+  // Not between the halves of a surrogate pair.
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return text.slice(0, end);
+}
+
+function keptReasons(errors: FieldError[]): FieldError[] {
+  const reasons: FieldError[] = [];
+  let bytes = 2;
+  for (const error of errors.slice(0, MAX_ERRORS_PER_RIDE)) {
+    const reason = { path: storable(cut(error.path, MAX_PATH_CHARS)), message: storable(cut(error.message, MAX_MESSAGE_CHARS)) };
+    bytes += Buffer.byteLength(JSON.stringify(reason)) + 1;
+    // Room is kept for the closing "and N more".
+    if (bytes > MAX_REASONS_BYTES - 100) break;
+    reasons.push(reason);
+  }
+  if (reasons.length < errors.length) reasons.push({ path: "", message: `and ${errors.length - reasons.length} more` });
+  return reasons;
+}
+
+/** A rejected ride, its raw text capped and its reasons bounded. */
+export function quarantined(index: number, id: unknown, errors: FieldError[], raw: string): Quarantined {
+  // A character is at least a byte: past MAX_RAW_BYTES characters the text is cut whatever they are.
+  const head = storable(raw.slice(0, MAX_RAW_BYTES));
+  const kept = firstBytes(head, MAX_RAW_BYTES);
+  return {
+    index,
+    ride_id: typeof id === "number" && Number.isSafeInteger(id) ? id : null,
+    reasons: keptReasons(errors),
+    raw: kept,
+    truncated: raw.length > MAX_RAW_BYTES || kept.length < head.length,
+  };
+}
