@@ -41,6 +41,8 @@ export type AppDeps = {
   metrics: Metrics;
   waitStoredTimeoutMs: number;
   jobsRetentionDays: number;
+  /** A retried job's rides are staged again: the mover is woken as after any staging. */
+  onRetried: () => void;
   query: Omit<QueryDeps, "ridesWindow">;
   ridesWindow: RidesWindow;
   openStreams: () => number;
@@ -65,7 +67,7 @@ export function createApp(deps: AppDeps) {
     .route("/", healthRoutes(deps.pool, deps.workersRunning, deps.shuttingDown))
     .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead, onQuarantined: deps.metrics.quarantined }))
     .route("/", streamRoutes())
-    .route("/", jobRoutes(deps.pool, deps.jobsRetentionDays))
+    .route("/", jobRoutes(deps.pool, deps.jobsRetentionDays, deps.onRetried))
     .route("/", quarantineRoutes(deps.pool, deps.jobsRetentionDays))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))

@@ -20,7 +20,7 @@ const ListQuery = v.strictObject(
   "is not a known parameter (status, since, limit)",
 );
 
-export function jobRoutes(pool: pg.Pool, retentionDays: number) {
+export function jobRoutes(pool: pg.Pool, retentionDays: number, onRetried: () => void) {
   return new Hono()
     .get(
       "/v1/jobs",
@@ -76,12 +76,13 @@ export function jobRoutes(pool: pg.Pool, retentionDays: number) {
           throw new Problem(404, `no job ${c.req.param("id")}`);
         }
         if (retried.outcome === "not failed") {
-          throw new Problem(409, `job ${id} is ${retried.status}, not failed: only a failed job is retried`, { status: retried.status });
+          throw new Problem(409, `job ${id} is ${retried.status}, not failed: only a failed job is retried`, { job_status: retried.status });
         }
         if (retried.outcome === "rides not kept") {
           const why = retried.status === "lost" ? "they were lost in a database crash" : "it failed before failed jobs kept their rides";
-          throw new Problem(409, `job ${id} is ${retried.status} and its rides were not kept (${why}): send them again`, { status: retried.status });
+          throw new Problem(409, `job ${id} is ${retried.status} and its rides were not kept (${why}): send them again`, { job_status: retried.status });
         }
+        onRetried();
         return c.json(await getJob(pool, id!), 202, { Location: `/v1/jobs/${id}` });
       },
     );
