@@ -12,7 +12,7 @@ import { Problem, RETRY_AFTER_SECONDS } from "../http/problem.ts";
 import { readBody } from "../http/read-body.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import { getJob, type Job, jobWithKey } from "../jobs/store.ts";
-import { MEDIA_TYPES, type Quarantined, readRides, rideReport, TooManyRides, UnreadableBody } from "../rides/index.ts";
+import { MEDIA_TYPES, type Quarantine, readRides, rideReport, TooManyRides, UnreadableBody } from "../rides/index.ts";
 import type { RidesWindow } from "../retention/rides-window.ts";
 import type { Backlog } from "./backlog.ts";
 import { CommitOutcomeUnknown, type IdempotencyKey, type Stager } from "./stager.ts";
@@ -20,7 +20,7 @@ import { CommitOutcomeUnknown, type IdempotencyKey, type Stager } from "./stager
 export type IntakeOptions = {
   onRead: (accepted: number, rejected: number) => void;
   /** The rejected rides committed to the quarantine with a new job. */
-  onQuarantined: (rides: Quarantined[]) => void;
+  onQuarantined: (quarantine: Quarantine) => void;
   pool: pg.Pool;
   stager: Stager;
   backlog: Backlog;
@@ -74,7 +74,7 @@ export function intakeRoutes(options: IntakeOptions) {
       }
       const idempotency = key === undefined ? undefined : { key, hash: requestHash(mediaType, zone, body) };
       await backlog.admit(accepted.length);
-      const staged = await stager.stage(accepted, idempotency, read.quarantine).catch((error) => {
+      const staged = await stager.stage(accepted, idempotency, read.quarantine.json).catch((error) => {
         throw error instanceof CommitOutcomeUnknown ? outcomeUnknown(key) : error;
       });
       if (staged.created) onQuarantined(read.quarantine);

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { withClient } from "../db/client.ts";
-import type { Quarantined, Ride } from "../rides/index.ts";
+import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
 import { stageJobs } from "../jobs/store.ts";
 
@@ -119,10 +119,9 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
     }
   }
 
-  const enqueue = (rides: Ride[], idempotency?: IdempotencyKey, unit?: object, quarantine: Quarantined[] = []) =>
+  const enqueue = (rides: Ride[], idempotency?: IdempotencyKey, unit?: object, rejected: string | null = null) =>
     new Promise<StagedJob>((resolve, reject) => {
       const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
-      const rejected = quarantine.length > 0 ? JSON.stringify(quarantine) : null;
       waiting.push({ rides: rides.length, months, json: JSON.stringify(rides), rejected, idempotency, unit, resolve, reject });
     });
 
@@ -144,9 +143,9 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
   }
 
   return {
-    /** `quarantine`: the request's rejected rides, committed with its job. */
-    stage(rides: Ride[], idempotency?: IdempotencyKey, quarantine?: Quarantined[]): Promise<StagedJob> {
-      const staged = enqueue(rides, idempotency, undefined, quarantine);
+    /** `rejected`: the request's rejected rides as a json array (Quarantine.json), committed with its job. */
+    stage(rides: Ride[], idempotency?: IdempotencyKey, rejected?: string | null): Promise<StagedJob> {
+      const staged = enqueue(rides, idempotency, undefined, rejected);
       flush();
       return staged;
     },
@@ -154,9 +153,9 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
      * Stages each entry as a job, all in one statement, so their job ids are in this
      * order (a stream's frames); callers keep a unit within one statement's limits.
      */
-    stageInOrder(jobs: Ride[][], quarantines: Quarantined[][] = []): Promise<StagedJob[]> {
+    stageInOrder(jobs: Ride[][], rejected: (string | null)[] = []): Promise<StagedJob[]> {
       const unit = {};
-      const staged = Promise.all(jobs.map((rides, i) => enqueue(rides, undefined, unit, quarantines[i])));
+      const staged = Promise.all(jobs.map((rides, i) => enqueue(rides, undefined, unit, rejected[i])));
       flush();
       return staged;
     },

@@ -4,11 +4,7 @@ import type { MemoryBudget } from "../http/memory-budget.ts";
 import { JOB_STATUSES, jobCounts, jobsFinishedAfter, newestJobId, stagingBacklog } from "../jobs/store.ts";
 import type { PruneReport } from "../retention/pruner.ts";
 import { pendingRollupChanges } from "./database-stats.ts";
-import { type Quarantined, RIDE_FIELDS } from "../rides/index.ts";
-
-const FIELDS = new Set<string>(RIDE_FIELDS);
-/** A reason's label: a ride field, or one of two buckets, so a sender's key names never become labels. */
-const reasonField = (path: string) => (path === "" ? "(the ride)" : FIELDS.has(path) ? path : "(unknown fields)");
+import type { Quarantine } from "../rides/index.ts";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -183,8 +179,8 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
       ridesRejected.inc(rejected);
     },
     /** Rejected rides committed to the quarantine with their job. */
-    quarantined(rides: Quarantined[]) {
-      for (const ride of rides) for (const field of new Set(ride.reasons.map((r) => reasonField(r.path)))) ridesQuarantined.inc({ field });
+    quarantined({ byField }: Quarantine) {
+      for (const [field, rides] of Object.entries(byField)) ridesQuarantined.inc({ field }, rides);
     },
     stream: {
       opened: () => streamsOpen.inc(),

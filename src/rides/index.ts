@@ -1,17 +1,17 @@
 import { checkFacts } from "./facts.ts";
 import { type Candidate, FORMATS, MAX_ERRORS_PER_RIDE, UnreadableBody } from "./formats/index.ts";
-import { quarantined, type Quarantined } from "./quarantine.ts";
+import { collectQuarantine, type Quarantine } from "./quarantine.ts";
 import { checkRide, type FieldError, RIDE_FIELDS, type Ride, rideSchema } from "./ride.ts";
 
 export { UnreadableBody } from "./formats/index.ts";
 export { RIDE_FIELDS, type Ride } from "./ride.ts";
-export { MAX_RAW_BYTES, MAX_REASONS_BYTES, type Quarantined } from "./quarantine.ts";
+export { MAX_RAW_BYTES, MAX_REASONS_BYTES, type Quarantine } from "./quarantine.ts";
 export { loadTravelTypes, travelTypes } from "./travel-types.ts";
 
 export type Rejected = { index: number; id: unknown; errors: FieldError[] };
 export type Warned = { index: number; id: unknown; warnings: FieldError[] };
 /** quarantine holds every rejected ride with its raw text, for the job's quarantine (not for the answer). */
-export type ReadRides = { accepted: Ride[]; rejected: Rejected[]; warnings: Warned[]; quarantine: Quarantined[] };
+export type ReadRides = { accepted: Ride[]; rejected: Rejected[]; warnings: Warned[]; quarantine: Quarantine };
 
 export const MEDIA_TYPES = Object.keys(FORMATS);
 
@@ -38,11 +38,11 @@ export function checkCandidates(candidates: Candidate[], zone: string, maxRides:
   const accepted: Ride[] = [];
   const rejected: Rejected[] = [];
   const warnings: Warned[] = [];
-  const quarantine: Quarantined[] = [];
+  const quarantine = collectQuarantine();
   const reject = (entry: Rejected, candidate: Candidate) => {
     rejected.push(entry);
     const raw = text !== undefined && candidate.from !== undefined ? text.slice(candidate.from, candidate.to) : (JSON.stringify(candidate.input) ?? "");
-    quarantine.push(quarantined(entry.index, entry.id, entry.errors, raw));
+    quarantine.add(entry.index, entry.id, entry.errors, raw);
   };
   candidates.forEach((candidate, index) => {
     if (candidate.input === undefined) {
@@ -66,7 +66,7 @@ export function checkCandidates(candidates: Candidate[], zone: string, maxRides:
     const later = found.errors.filter((e) => !readErrors.some((r) => r.path === e.path));
     reject({ index, id, errors: [...readErrors, ...later] }, candidate);
   });
-  return { accepted, rejected, warnings, quarantine };
+  return { accepted, rejected, warnings, quarantine: quarantine.done() };
 }
 
 function idOf(input: unknown): unknown {

@@ -1,5 +1,5 @@
 import { MAX_ERRORS_PER_RIDE } from "./formats/index.ts";
-import type { FieldError } from "./ride.ts";
+import { type FieldError, RIDE_FIELDS } from "./ride.ts";
 
 /** Most UTF-8 bytes of a rejected ride's raw text the quarantine keeps; beyond them it is cut and marked truncated. */
 export const MAX_RAW_BYTES = 8192;
@@ -17,6 +17,7 @@ export type Quarantined = { index: number; ride_id: number | null; reasons: Fiel
  * decode to one): each becomes U+FFFD, so no sender's text can make the stage statement fail.
  */
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSTORABLE_TEST = new RegExp(UNSTORABLE.source);
 const storable = (text: string) => text.replace(UNSTORABLE, "\uFFFD");
 
 function cut(text: string, chars: number): string {
@@ -35,10 +36,20 @@ function firstBytes(text: string, maxBytes: number): string {
   return text.slice(0, end);
 }
 
+// A character is at most 6 bytes of JSON (an escaped control character), a reason's keys and quotes fewer than 32.
+const mostBytes = (error: FieldError) => 6 * (Math.min(error.path.length, MAX_PATH_CHARS) + Math.min(error.message.length, MAX_MESSAGE_CHARS)) + 32;
+
 function keptReasons(errors: FieldError[]): FieldError[] {
+  const listed = errors.slice(0, MAX_ERRORS_PER_RIDE);
+  // The common case, a few short reasons, is under the cap whatever they hold: kept as they are.
+  if (listed.length === errors.length && listed.reduce((sum, error) => sum + mostBytes(error), 2) <= MAX_REASONS_BYTES) {
+    if (listed.every((error) => error.path.length <= MAX_PATH_CHARS && error.message.length <= MAX_MESSAGE_CHARS && !UNSTORABLE_TEST.test(error.path + error.message))) {
+      return listed;
+    }
+  }
   const reasons: FieldError[] = [];
   let bytes = 2;
-  for (const error of errors.slice(0, MAX_ERRORS_PER_RIDE)) {
+  for (const error of listed) {
     const reason = { path: storable(cut(error.path, MAX_PATH_CHARS)), message: storable(cut(error.message, MAX_MESSAGE_CHARS)) };
     bytes += Buffer.byteLength(JSON.stringify(reason)) + 1;
     // Room is kept for the closing "and N more".
@@ -50,7 +61,7 @@ function keptReasons(errors: FieldError[]): FieldError[] {
 }
 
 /** A rejected ride, its raw text capped and its reasons bounded. */
-export function quarantined(index: number, id: unknown, errors: FieldError[], raw: string): Quarantined {
+function quarantined(index: number, id: unknown, errors: FieldError[], raw: string): Quarantined {
   // A character is at least a byte: past MAX_RAW_BYTES characters the text is cut whatever they are.
   const head = storable(raw.slice(0, MAX_RAW_BYTES));
   const kept = firstBytes(head, MAX_RAW_BYTES);
@@ -60,5 +71,31 @@ export function quarantined(index: number, id: unknown, errors: FieldError[], ra
     reasons: keptReasons(errors),
     raw: kept,
     truncated: raw.length > MAX_RAW_BYTES || kept.length < head.length,
+  };
+}
+
+/**
+ * A request's rejected rides as the stage statement takes them: one json array (null when
+ * none), and how many name each field, for /metrics.
+ */
+export type Quarantine = { json: string | null; byField: Record<string, number> };
+
+const FIELDS = new Set<string>(RIDE_FIELDS);
+/** A reason's bucket: a ride field, or one of two, so a sender's key names never become metric labels. */
+const reasonField = (path: string) => (path === "" ? "(the ride)" : FIELDS.has(path) ? path : "(unknown fields)");
+
+/**
+ * Collects rejected rides as json text, ride by ride: what stays in memory until the
+ * commit is that text (at most the caps per ride), not an object per ride and its copy.
+ */
+export function collectQuarantine() {
+  const parts: string[] = [];
+  const byField: Record<string, number> = {};
+  return {
+    add(index: number, id: unknown, errors: FieldError[], raw: string) {
+      parts.push(JSON.stringify(quarantined(index, id, errors, raw)));
+      for (const field of new Set(errors.slice(0, MAX_ERRORS_PER_RIDE).map((error) => reasonField(error.path)))) byField[field] = (byField[field] ?? 0) + 1;
+    },
+    done: (): Quarantine => ({ json: parts.length > 0 ? `[${parts.join(",")}]` : null, byField }),
   };
 }
