@@ -10,7 +10,7 @@ export { loadTravelTypes, travelTypes } from "./travel-types.ts";
 
 export type Rejected = { index: number; id: unknown; errors: FieldError[] };
 export type Warned = { index: number; id: unknown; warnings: FieldError[] };
-/** quarantine holds every rejected ride with its raw text, for the job's quarantine (not for the answer). */
+/** quarantine: every rejected ride with its raw text, as the stage statement keeps them with the job (not for the answer). */
 export type ReadRides = { accepted: Ride[]; rejected: Rejected[]; warnings: Warned[]; quarantine: Quarantine };
 
 export const MEDIA_TYPES = Object.keys(FORMATS);

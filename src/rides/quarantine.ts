@@ -10,7 +10,7 @@ const MAX_PATH_CHARS = 100;
 const MAX_MESSAGE_CHARS = 300;
 
 /** A rejected ride as the quarantine keeps it: at most MAX_RAW_BYTES + MAX_REASONS_BYTES whatever was sent. */
-export type Quarantined = { index: number; ride_id: number | null; reasons: FieldError[]; raw: string; truncated: boolean };
+type Quarantined = { index: number; ride_id: number | null; reasons: FieldError[]; raw: string; truncated: boolean };
 
 /**
  * PostgreSQL's text and jsonb hold neither NUL nor a lone surrogate (a JSON key may
@@ -41,12 +41,12 @@ const mostBytes = (error: FieldError) => 6 * (Math.min(error.path.length, MAX_PA
 
 function keptReasons(errors: FieldError[]): FieldError[] {
   const listed = errors.slice(0, MAX_ERRORS_PER_RIDE);
-  // The common case, a few short reasons, is under the cap whatever they hold: kept as they are.
-  if (listed.length === errors.length && listed.reduce((sum, error) => sum + mostBytes(error), 2) <= MAX_REASONS_BYTES) {
-    if (listed.every((error) => error.path.length <= MAX_PATH_CHARS && error.message.length <= MAX_MESSAGE_CHARS && !UNSTORABLE_TEST.test(error.path + error.message))) {
-      return listed;
-    }
-  }
+  // The common case, a few short storable reasons, is under the cap whatever they hold: kept as they are.
+  const asTheyAre =
+    listed.length === errors.length &&
+    listed.reduce((sum, error) => sum + mostBytes(error), 2) <= MAX_REASONS_BYTES &&
+    listed.every((e) => e.path.length <= MAX_PATH_CHARS && e.message.length <= MAX_MESSAGE_CHARS && !UNSTORABLE_TEST.test(e.path + e.message));
+  if (asTheyAre) return listed;
   const reasons: FieldError[] = [];
   let bytes = 2;
   for (const error of listed) {
