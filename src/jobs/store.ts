@@ -543,13 +543,19 @@ export async function listRejections(pool: pg.Pool, filter: RejectionFilter): Pr
   return (await pool.query<RejectionRow>(REJECTIONS, values)).rows.map(toRejection);
 }
 
-// The dashboard's view of the quarantine: per hour over the last day, and the reasons of
-// the last hour (path and message, as the senders will read them) most met first.
+// The dashboard's view of the quarantine: per hour over the last 24 hours (every hour, zeros
+// included), and the reasons of the last hour (path and message, as the senders will read
+// them) most met first.
 const REJECTIONS_BY_HOUR = `
-SELECT date_trunc('hour', received_at) AS hour, count(*)::int AS rides FROM rejections
-WHERE received_at > now() - interval '24 hours'
-  AND job_id >= coalesce((SELECT id FROM jobs WHERE received_at > now() - interval '24 hours 1 minute' ORDER BY received_at LIMIT 1), 9223372036854775807)
-GROUP BY 1 ORDER BY 1`;
+WITH hours AS (
+  SELECT generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()), interval '1 hour') AS hour
+), counted AS (
+  SELECT date_trunc('hour', received_at) AS hour, count(*)::int AS rides FROM rejections
+  WHERE received_at >= (SELECT min(hour) FROM hours)
+    AND job_id >= coalesce((SELECT id FROM jobs WHERE received_at >= (SELECT min(hour) FROM hours) - interval '1 minute' ORDER BY received_at LIMIT 1), 9223372036854775807)
+  GROUP BY 1
+)
+SELECT h.hour, coalesce(c.rides, 0) AS rides FROM hours h LEFT JOIN counted c USING (hour) ORDER BY h.hour`;
 const TOP_REASONS = `
 SELECT reason->>'path' AS path, reason->>'message' AS message, count(*)::int AS rides
 FROM rejections, jsonb_array_elements(reasons) AS reason

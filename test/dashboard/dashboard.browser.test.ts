@@ -89,6 +89,7 @@ describe("the dashboard in headless Chromium", () => {
     expect(reasons.map(([field, , rides]) => [field, rides])).toEqual([["from_lat", "2"], ["user_id", "1"]]);
     await expect(page.locator('#top-reasons a[href="/v1/rejections?field=from_lat"]').count()).resolves.toBe(1);
     const bars: number[] = await page.evaluate(() => (globalThis as any).Chart.getChart("rejections-per-hour").data.datasets[0].data);
+    expect(bars).toHaveLength(24);
     expect(bars.reduce((sum, n) => sum + n, 0)).toBe(3);
     expect(rejectedJobId).toBeGreaterThan(0);
     expect(await page.textContent("#jobs-lost")).toBe("1");
