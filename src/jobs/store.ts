@@ -472,8 +472,9 @@ export const HAS_PAYLOAD = "SELECT EXISTS (SELECT 1 FROM failed_payloads WHERE j
 
 // The kept rides go back to staging under the same job id, which the mover takes first
 // (the oldest id). A ride a later job stored since is left out: "the latest send wins"
-// goes by job id, and this send is older; it counts as superseded. The job's counts move
-// from its old status ($2) to queued, and it leaves the failure list.
+// goes by job id, and this send is older; it counts as superseded. So is a ride whose
+// month RIDES_RETENTION_MONTHS dropped since, which the mover would create again. The
+// job's counts move from its old status ($2) to queued, and it leaves the failure list.
 export const REQUEUE_JOB = `
 WITH sent AS (
   SELECT e.ride, e.position, p.months
@@ -483,6 +484,7 @@ WITH sent AS (
 ), kept AS (
   SELECT coalesce(json_agg(s.ride ORDER BY s.position), '[]'::json) AS rides, count(*)::int AS ride_count
   FROM sent s WHERE NOT EXISTS (SELECT 1 FROM newer n WHERE n.id = (s.ride->>'id')::bigint)
+    AND coalesce((s.ride->>'from_date')::timestamptz >= (SELECT kept_from FROM rides_retention), true)
 ), requeued AS (
   UPDATE jobs SET status = 'queued', attempts = attempts + 1, failed = 0, error = NULL, finished_at = NULL
   WHERE id = $1 AND status = $2 RETURNING id

@@ -72,6 +72,25 @@ describe("POST /v1/jobs/{id}/retry", () => {
     await countsMatch();
   });
 
+  it("leaves out a ride whose month was dropped since (RIDES_RETENTION_MONTHS): the intake would refuse it now", async () => {
+    await ctx.db.pool.query("ALTER TABLE rides ADD CONSTRAINT refuse_user_4545 CHECK (user_id <> 4545)");
+    const jobId = await send([
+      ride({ id: 825_001, user_id: 4545 }),
+      ride({ id: 825_002, user_id: 4545, from_date: "2013-03-01T02:00:00+05:30", booking_created: "2013-03-01T01:00:00+05:30" }),
+    ]);
+    expect((await finished(jobId)).status).toBe("failed");
+    await ctx.db.pool.query("ALTER TABLE rides DROP CONSTRAINT refuse_user_4545");
+    await ctx.db.pool.query("UPDATE rides_retention SET kept_from = '2013-02-01T00:00:00+05:30'");
+    try {
+      expect((await retry(jobId)).status).toBe(202);
+      expect(await finished(jobId)).toMatchObject({ status: "done", accepted: 2, stored: 1, superseded: 1 });
+      expect((await ctx.db.pool.query("SELECT id FROM rides WHERE id IN (825001, 825002)")).rows).toEqual([{ id: 825_002 }]);
+    } finally {
+      await ctx.db.pool.query("UPDATE rides_retention SET kept_from = NULL");
+    }
+    await countsMatch();
+  });
+
   it("is a 409 problem for a job that is not failed, a 404 for none, and needs the ingest scope", async () => {
     const jobId = await send([ride({ id: 830_001 })]);
     expect((await finished(jobId)).status).toBe("done");
