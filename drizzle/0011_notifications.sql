@@ -8,7 +8,8 @@ CREATE TABLE "job_events" (
 	"stored" integer NOT NULL,
 	"failed" integer NOT NULL,
 	"error" text,
-	"finished_at" timestamp with time zone NOT NULL
+	"finished_at" timestamp with time zone NOT NULL,
+	"attempts" integer NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "webhook_deliveries" (

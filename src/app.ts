@@ -18,6 +18,7 @@ import { jobRoutes } from "./jobs/routes.ts";
 import type { JobStream } from "./notifications/job-stream.ts";
 import { jobEventRoutes } from "./notifications/routes.ts";
 import { webhookRoutes } from "./webhooks/routes.ts";
+import { quarantineRoutes } from "./quarantine/routes.ts";
 import { observeRequests } from "./observability/http.ts";
 import type { Logger } from "./observability/logger.ts";
 import type { Metrics } from "./observability/metrics.ts";
@@ -43,6 +44,8 @@ export type AppDeps = {
   metrics: Metrics;
   waitStoredTimeoutMs: number;
   jobsRetentionDays: number;
+  /** A retried job's rides are staged again: the mover is woken as after any staging. */
+  onRetried: () => void;
   query: Omit<QueryDeps, "ridesWindow">;
   ridesWindow: RidesWindow;
   openStreams: () => number;
@@ -63,17 +66,19 @@ export function createApp(deps: AppDeps) {
     .use("/v1/*", auth("ingest", "read"))
     .on("GET", ["/dashboard/stats", "/metrics"], auth("read"))
     .on("POST", "/v1/rides", auth("ingest"))
+    .on("POST", "/v1/jobs/:id/retry", auth("ingest"))
     .on("GET", "/v1/rides/:id", auth("read"))
     .on("POST", "/v1/query", auth("read"))
     .on("GET", "/v1/jobs/events", auth("read"))
     .use("/v1/webhooks/*", auth("ingest"))
     .use("/v1/webhooks", auth("ingest"))
     .route("/", healthRoutes(deps.pool, deps.workersRunning, deps.shuttingDown))
-    .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead }))
+    .route("/", intakeRoutes({ ...deps, onRead: deps.metrics.ridesRead, onQuarantined: deps.metrics.quarantined }))
     .route("/", streamRoutes())
     .route("/", jobEventRoutes({ stream: deps.notifications.jobStream, maxOpen: deps.notifications.sseMaxOpen, onOpen: deps.metrics.sseOpen }))
     .route("/", webhookRoutes(deps.pool, deps.notifications.allowPrivateWebhookUrls))
-    .route("/", jobRoutes(deps.pool, deps.jobsRetentionDays))
+    .route("/", jobRoutes(deps.pool, deps.jobsRetentionDays, deps.onRetried))
+    .route("/", quarantineRoutes(deps.pool, deps.jobsRetentionDays))
     .route("/", storedRoutes(deps.pool))
     .route("/", metricsRoutes(deps.metrics))
     .route("/", dashboardRoutes(deps.pool, deps.timeZone, deps.query.analytics, deps.openStreams))

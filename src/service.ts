@@ -157,6 +157,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
     jobsRetentionDays: config.jobsRetentionDays,
+    onRetried: worker.wake,
     ridesWindow,
     workersRunning: () => workersRunning,
     draining: () => draining,

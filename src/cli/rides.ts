@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --experimental-strip-types
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
-import { createClient, type Job, RidesApiError } from "../client/client.ts";
+import { createClient, type Job, type Rejection, RidesApiError } from "../client/client.ts";
 import { StreamRefused } from "../client/stream.ts";
 import { JOB_STATUSES } from "../jobs/store.ts";
 import { progressBar } from "./progress.ts";
@@ -18,6 +18,11 @@ const USAGE = `rides: send rides to rides-ingest and follow them
       producer's CSV line by line); reconnects and resends what was not acknowledged
   rides status JOB
   rides jobs [--status queued|done|failed|lost] [--since ISO-TIME] [--limit N]
+  rides rejections [JOB] [--since ISO-TIME] [--until ISO-TIME] [--field FIELD] [--limit N] [--cursor C]
+      the rejected rides kept with their jobs (one job's, or every job's newest first), with
+      their reasons and raw input; --cursor takes the next cursor a page ends with
+  rides retry JOB
+      stages a failed job's kept rides again, once the cause is fixed, and waits for its outcome
   rides query '<json>'
 
   --url URL        the service (env RIDES_URL, default http://127.0.0.1:3000)
@@ -37,6 +42,9 @@ const OPTIONS = {
   tz: { type: "string" },
   status: { type: "string" },
   since: { type: "string" },
+  until: { type: "string" },
+  field: { type: "string" },
+  cursor: { type: "string" },
   limit: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -72,6 +80,17 @@ function printSummary(file: string, summary: SendSummary, unit = "batches") {
   const clean = summary.rejectedCount === 0 && summary.refused.length === 0 && count("done") === summary.jobs.length;
   return clean ? 0 : 1;
 }
+
+/** Raw input is shown on one line and at most this long; the API has all of it. */
+const RAW_SHOWN = 80;
+const rejectionRow = (r: Rejection) => [
+  r.job_id,
+  r.index,
+  r.ride_id,
+  r.reasons.map((reason) => (reason.path ? `${reason.path}: ${reason.message}` : reason.message)).join("; "),
+  r.raw.length > RAW_SHOWN ? `${r.raw.slice(0, RAW_SHOWN - 1).replace(/\s+/g, " ")}…` : r.raw.replace(/\s+/g, " "),
+  r.truncated,
+];
 
 /** Shows a query's answer as a table: columns + rows, or a list of objects. */
 function printAnswer(answer: { columns?: string[]; rows: unknown[] }) {
@@ -144,6 +163,21 @@ async function main(argv: string[]): Promise<number> {
       const jobs = await client.listJobs({ status, since: values.since, limit: wholeNumber("--limit", values.limit, 100) });
       console.log(jobTable(jobs));
       return 0;
+    }
+    case "rejections": {
+      const jobId = argument === undefined ? undefined : wholeNumber("JOB", argument);
+      const filter = { since: values.since, until: values.until, field: values.field, cursor: values.cursor, limit: wholeNumber("--limit", values.limit, 100) };
+      const page = await client.rejections(jobId, filter);
+      console.log(table(["job_id", "index", "ride_id", "reasons", "raw", "truncated"], page.rejections.map(rejectionRow)));
+      console.log(page.next_cursor === null ? `(${page.rejections.length} rejected rides)` : `(${page.rejections.length} rejected rides; more with --cursor ${page.next_cursor})`);
+      return 0;
+    }
+    case "retry": {
+      const jobId = wholeNumber("JOB", argument);
+      await client.retryJob(jobId);
+      const [job] = await client.waitForJobs([jobId], wholeNumber("--wait", values.wait, 120, 0) * 1000);
+      console.log(table(["field", "value"], Object.entries(job)));
+      return job.status === "done" ? 0 : 1;
     }
     case "query": {
       if (!argument) throw new UsageError("rides query needs the query as JSON");

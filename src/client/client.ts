@@ -1,7 +1,9 @@
-import type { Job, JobFilter } from "../jobs/store.ts";
+import type { Job, JobFilter, Rejection } from "../jobs/store.ts";
 import type { Rejected, RideReport } from "../rides/index.ts";
 
-export type { Job, Rejected };
+export type { Job, Rejected, Rejection };
+export type RejectionPage = { rejections: Rejection[]; next_cursor: string | null };
+export type RejectionQuery = { since?: string; until?: string; field?: string; limit?: number; cursor?: string };
 export type Accepted = { job_id: number; status: "queued"; accepted: number } & RideReport;
 export type ProblemBody = { title?: string; status?: number; detail?: string; request_id?: string } & Partial<RideReport>;
 export type QueryAnswer = { columns?: string[]; rows: unknown[] } & Record<string, unknown>;
@@ -88,6 +90,16 @@ export function createClient({ baseUrl, apiKey, retry = DEFAULT_RETRY, onRetry }
       );
       return (await call<{ jobs: Job[] }>("GET", `/v1/jobs${query.size ? `?${query}` : ""}`)).jobs;
     },
+    /** A job's rejected rides, or (without a job) every kept job's, newest first; a page at a time. */
+    rejections(jobId: number | undefined, filter: RejectionQuery = {}) {
+      const query = new URLSearchParams(
+        Object.entries(filter).flatMap(([key, value]) => (value === undefined ? [] : [[key, String(value)]])),
+      );
+      const path = jobId === undefined ? "/v1/rejections" : `/v1/jobs/${jobId}/rejections`;
+      return call<RejectionPage>("GET", `${path}${query.size ? `?${query}` : ""}`);
+    },
+    /** Stages a failed job's kept rides again (409 if it is not failed). */
+    retryJob: (jobId: number) => call<Job>("POST", `/v1/jobs/${jobId}/retry`),
     query: (query: unknown) =>
       call<QueryAnswer>("POST", "/v1/query", { body: JSON.stringify(query), headers: { "content-type": "application/json" } }),
     /** Polls the jobs until none is queued (or the timeout passes); returns their last known state. */

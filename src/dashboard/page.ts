@@ -53,6 +53,11 @@ export function dashboardPage() {
 <section><h2>Failed and lost jobs (newest 10 each)</h2>
   <table><thead><tr><th>job</th><th>status</th><th>received</th><th>error</th></tr></thead>
   <tbody id="problem-jobs"><tr><td colspan="4" class="none">none</td></tr></tbody></table></section>
+<section><h2>Rejected rides kept in the quarantine, per hour (UTC): <span id="rejections-last-day">${blank}</span> in the last 24 hours · <a href="/v1/rejections">list them</a></h2>
+  <div id="rejections-box" style="height: 160px"><canvas id="rejections-per-hour" aria-label="rejected rides per hour"></canvas></div>
+  <h2>Top reasons in the last hour</h2>
+  <table><thead><tr><th>field</th><th>reason</th><th>rides</th></tr></thead>
+  <tbody id="top-reasons"><tr><td colspan="3" class="none">none</td></tr></tbody></table></section>
 <script src="/dashboard/chart.js"></script>
 <script src="/dashboard/dashboard.js"></script>
 </body>

@@ -1,9 +1,22 @@
 import type pg from "pg";
 import { ROLLUPS, rollupRows } from "../rollup/rollups.ts";
-import { type Backlog, freshness, type Job, JOB_STATUSES, jobCounts, listJobs, recentIntake, stagingBacklog } from "../jobs/store.ts";
+import {
+  type Backlog,
+  freshness,
+  type Job,
+  JOB_STATUSES,
+  jobCounts,
+  listJobs,
+  type QuarantineStats,
+  quarantineStats,
+  recentIntake,
+  stagingBacklog,
+} from "../jobs/store.ts";
 import type { Analytics } from "../query/analytics.ts";
 
 export const FRESHNESS_WINDOW_MINUTES = 15;
+/** The quarantine's most met reasons of the last hour the page lists. */
+export const TOP_REASONS = 10;
 
 const BY_TRAVEL_TYPE = ROLLUPS.find((rollup) => rollup.table === "rides_hourly_by_travel_type")!;
 
@@ -47,6 +60,8 @@ export type DashboardStats = {
   failed: Job[];
   lost: Job[];
   ridesPerHour: RidesPerHour;
+  /** Rejected rides kept per hour over the last day, and the last hour's top reasons. */
+  quarantine: QuarantineStats;
 };
 
 /** What the page shows: the database's numbers and this process's open streams. */
@@ -86,7 +101,7 @@ export async function dashboardStats(
   zone: string,
   window: { days: number; until?: string },
 ): Promise<DashboardStats> {
-  const [intake, backlog, fresh, jobs, failed, lost, perHour] = await Promise.all([
+  const [intake, backlog, fresh, jobs, failed, lost, perHour, quarantine] = await Promise.all([
     recentIntake(pool),
     stagingBacklog(pool),
     freshness(pool, FRESHNESS_WINDOW_MINUTES),
@@ -94,6 +109,7 @@ export async function dashboardStats(
     listJobs(pool, { status: "failed", limit: 10 }),
     listJobs(pool, { status: "lost", limit: 10 }),
     analytics.read((analyticsPool) => ridesPerHour(analyticsPool, zone, window.days, window.until)),
+    quarantineStats(pool, TOP_REASONS),
   ]);
   return {
     at: new Date().toISOString(),
@@ -104,5 +120,6 @@ export async function dashboardStats(
     failed,
     lost,
     ridesPerHour: perHour,
+    quarantine,
   };
 }

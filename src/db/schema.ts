@@ -9,6 +9,7 @@ import {
   integer,
   numeric,
   json,
+  jsonb,
   pgTable,
   primaryKey,
   smallint,
@@ -37,6 +38,8 @@ export const jobs = pgTable(
     error: text("error"),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
+    /** Times its rides were staged: 1, plus one per POST /v1/jobs/{id}/retry. */
+    attempts: integer("attempts").notNull().default(1),
   },
   (t) => [
     index("jobs_received_at_idx").on(t.receivedAt),
@@ -73,6 +76,63 @@ export const jobFailures = pgTable("job_failures", {
 });
 
 /**
+ * The quarantine: each ride an accepted request rejected, with its reasons and the raw
+ * text it came as, capped (src/jobs/store.ts, MAX_RAW_BYTES; the checks are the backstop).
+ * Written in the statement that stages its job, and pruned with that job.
+ */
+export const rejections = pgTable(
+  "rejections",
+  {
+    jobId: bigint("job_id", { mode: "number" }).notNull(),
+    rideIndex: integer("ride_index").notNull(),
+    rideId: bigint("ride_id", { mode: "number" }),
+    reasons: jsonb("reasons").notNull(),
+    raw: text("raw").notNull(),
+    truncated: boolean("truncated").notNull(),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.jobId, t.rideIndex] }),
+    check("rejections_raw_check", sql`octet_length(${t.raw}) <= 8192`),
+    check("rejections_reasons_check", sql`jsonb_array_length(${t.reasons}) <= 21 and octet_length(${t.reasons}::text) <= 16384`),
+  ],
+);
+
+/**
+ * A failed job's rides as they were staged, logged, so POST /v1/jobs/{id}/retry can stage
+ * them again; kept until a retry ends done, or the job is pruned.
+ */
+export const failedPayloads = pgTable("failed_payloads", {
+  jobId: bigint("job_id", { mode: "number" }).primaryKey(),
+  rideCount: integer("ride_count").notNull(),
+  months: text("months").array().notNull(),
+  rides: json("rides").notNull(),
+});
+
+/** One row: with RIDES_RETENTION_MONTHS, rides before kept_from were dropped and are refused (NULL: none were). */
+export const ridesRetention = pgTable("rides_retention", {
+  keptFrom: timestamp("kept_from", { withTimezone: true }),
+});
+
+/** One row: every job id below pruned_below was pruned. */
+export const jobRetention = pgTable("job_retention", {
+  prunedBelow: bigint("pruned_below", { mode: "number" }).notNull(),
+});
+
+/**
+ * The write-ahead buffer between a 202 and the rides table: one row per job holding
+ * its validated rides as a JSON array (json, not jsonb: stored as sent, read once).
+ * UNLOGGED (migration 0001) unless STAGING_DURABILITY=logged; months lists the
+ * partitions the rides need, so the mover can create them without reading the payload.
+ */
+export const staging = pgTable("staging", {
+  jobId: bigint("job_id", { mode: "number" }).primaryKey(),
+  rideCount: integer("ride_count").notNull(),
+  months: text("months").array().notNull(),
+  rides: json("rides").notNull(),
+});
+
+/**
  * Notifications (src/notifications, src/webhooks): each time a job leaves queued (done,
  * failed, lost; a retried job may do so more than once), one row with the job's outcome
  * as it was then, written by the statement that changed the job. seq is the SSE id and
@@ -89,6 +149,7 @@ export const jobEvents = pgTable(
     failed: integer("failed").notNull(),
     error: text("error"),
     finishedAt: timestamp("finished_at", { withTimezone: true }).notNull(),
+    attempts: integer("attempts").notNull(),
   },
   (t) => [index("job_events_job_id_idx").on(t.jobId)],
 );
@@ -133,29 +194,6 @@ export const webhookDeliveries = pgTable(
 /** One row: the events up to `through` were handed to the webhook queue (in the same transaction). */
 export const webhookDispatch = pgTable("webhook_dispatch", {
   through: bigint("through", { mode: "number" }).notNull(),
-});
-
-/** One row: with RIDES_RETENTION_MONTHS, rides before kept_from were dropped and are refused (NULL: none were). */
-export const ridesRetention = pgTable("rides_retention", {
-  keptFrom: timestamp("kept_from", { withTimezone: true }),
-});
-
-/** One row: every job id below pruned_below was pruned. */
-export const jobRetention = pgTable("job_retention", {
-  prunedBelow: bigint("pruned_below", { mode: "number" }).notNull(),
-});
-
-/**
- * The write-ahead buffer between a 202 and the rides table: one row per job holding
- * its validated rides as a JSON array (json, not jsonb: stored as sent, read once).
- * UNLOGGED (migration 0001) unless STAGING_DURABILITY=logged; months lists the
- * partitions the rides need, so the mover can create them without reading the payload.
- */
-export const staging = pgTable("staging", {
-  jobId: bigint("job_id", { mode: "number" }).primaryKey(),
-  rideCount: integer("ride_count").notNull(),
-  months: text("months").array().notNull(),
-  rides: json("rides").notNull(),
 });
 
 /**

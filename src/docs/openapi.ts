@@ -38,7 +38,7 @@ export const problem = (description: string): OpenAPIV3_1.ResponseObject => ({
 
 const job: Schema = {
   type: "object",
-  required: ["job_id", "status", "accepted", "stored", "superseded", "failed", "error", "received_at", "finished_at"],
+  required: ["job_id", "status", "accepted", "stored", "superseded", "failed", "error", "received_at", "finished_at", "attempts"],
   properties: {
     job_id: { type: "integer" },
     status: { enum: [...JOB_STATUSES], type: "string" },
@@ -52,6 +52,25 @@ const job: Schema = {
     error: { type: ["string", "null"], description: "why the job failed or was lost" },
     received_at: { type: "string", format: "date-time" },
     finished_at: { type: ["string", "null"], format: "date-time", description: "taken just before the outcome was committed: for a done job, when its rides became readable" },
+    attempts: { type: "integer", minimum: 1, description: "times its rides were staged: 1, plus one per POST /v1/jobs/{id}/retry" },
+  },
+};
+
+const rejection: Schema = {
+  type: "object",
+  required: ["job_id", "index", "ride_id", "reasons", "raw", "truncated", "received_at"],
+  properties: {
+    job_id: { type: "integer" },
+    index: { type: "integer", description: "position of the ride in its request, as in the answer's rejected list" },
+    ride_id: { type: ["integer", "null"], description: "the ride's id when it could be read as one" },
+    reasons: {
+      type: "array",
+      maxItems: 21,
+      items: { type: "object", required: ["path", "message"], properties: { path: { type: "string" }, message: { type: "string" } } },
+    },
+    raw: { type: "string", description: "the ride as it came (its CSV line, its JSON text; a stream frame's ride as JSON), at most 8192 UTF-8 bytes" },
+    truncated: { type: "boolean", description: "raw was cut at 8192 bytes" },
+    received_at: { type: "string", format: "date-time" },
   },
 };
 
@@ -131,6 +150,7 @@ function components(timeZone: string): OpenAPIV3_1.ComponentsObject {
       Rejected: rejected,
       Webhook: webhook,
       WebhookDelivery: webhookDelivery,
+      Rejection: rejection,
       Unlisted: {
         type: "object",
         required: ["rides", "by_field"],
@@ -192,6 +212,15 @@ export const ACCEPTED_RESPONSE: OpenAPIV3_1.ResponseObject = {
 };
 
 export const JOB_RESPONSE: OpenAPIV3_1.ResponseObject = { description: "The job", content: json(ref("Job")) };
+/** A page of the quarantine; next_cursor (or null at the end) fetches the next one. */
+export const REJECTIONS_RESPONSE: OpenAPIV3_1.ResponseObject = {
+  description: "Rejected rides with their reasons and raw input",
+  content: json({
+    type: "object",
+    required: ["rejections", "next_cursor"],
+    properties: { rejections: { type: "array", items: ref("Rejection") }, next_cursor: { type: ["string", "null"] } },
+  }),
+};
 export const JOB_LIST_RESPONSE: OpenAPIV3_1.ResponseObject = {
   description: "Jobs, newest first",
   content: json({ type: "object", required: ["jobs"], properties: { jobs: { type: "array", items: ref("Job") } } }),

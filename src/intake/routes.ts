@@ -12,13 +12,15 @@ import { Problem, RETRY_AFTER_SECONDS } from "../http/problem.ts";
 import { readBody } from "../http/read-body.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import { getJob, type Job, jobWithKey } from "../jobs/store.ts";
-import { MEDIA_TYPES, readRides, rideReport, TooManyRides, UnreadableBody } from "../rides/index.ts";
+import { MEDIA_TYPES, type Quarantine, readRides, rideReport, TooManyRides, UnreadableBody } from "../rides/index.ts";
 import type { RidesWindow } from "../retention/rides-window.ts";
 import type { Backlog } from "./backlog.ts";
 import { CommitOutcomeUnknown, type IdempotencyKey, type Stager } from "./stager.ts";
 
 export type IntakeOptions = {
   onRead: (accepted: number, rejected: number) => void;
+  /** The rejected rides committed to the quarantine with a new job. */
+  onQuarantined: (quarantine: Quarantine) => void;
   pool: pg.Pool;
   stager: Stager;
   backlog: Backlog;
@@ -43,7 +45,7 @@ const IntakeQuery = v.strictObject(
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function intakeRoutes(options: IntakeOptions) {
-  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead, ridesWindow } = options;
+  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead, onQuarantined, ridesWindow } = options;
 
   /** Reads, checks and stages the body, holding its bytes in the memory budget until the rides are staged or refused. */
   async function take(c: Context<{ Bindings: HttpBindings }>, mediaType: string, zone: string, key: string | undefined) {
@@ -72,9 +74,10 @@ export function intakeRoutes(options: IntakeOptions) {
       }
       const idempotency = key === undefined ? undefined : { key, hash: requestHash(mediaType, zone, body) };
       await backlog.admit(accepted.length);
-      const staged = await stager.stage(accepted, idempotency).catch((error) => {
+      const staged = await stager.stage(accepted, idempotency, read.quarantine.json).catch((error) => {
         throw error instanceof CommitOutcomeUnknown ? outcomeUnknown(key) : error;
       });
+      if (staged.created) onQuarantined(read.quarantine);
       return { staged, idempotency, accepted: accepted.length, report };
     } finally {
       release();

@@ -20,6 +20,8 @@ type Waiting = {
   rides: number;
   months: string[];
   json: string;
+  /** The rejected rides for the quarantine, as a json array; null when there are none. */
+  rejected: string | null;
   idempotency?: IdempotencyKey;
   /** Jobs staged together share one: they go in one statement, so their ids keep their order. */
   unit?: object;
@@ -91,7 +93,7 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
       const { rows } = await stageWithRetry(
         batch.length,
         [
-          ...batch.flatMap((entry) => [entry.rides, entry.months, entry.json, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null]),
+          ...batch.flatMap((entry) => [entry.rides, entry.months, entry.json, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null, entry.rejected]),
           idempotencyKeyTtlHours,
         ],
       );
@@ -117,10 +119,10 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
     }
   }
 
-  const enqueue = (rides: Ride[], idempotency?: IdempotencyKey, unit?: object) =>
+  const enqueue = (rides: Ride[], idempotency?: IdempotencyKey, unit?: object, rejected: string | null = null) =>
     new Promise<StagedJob>((resolve, reject) => {
       const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
-      waiting.push({ rides: rides.length, months, json: JSON.stringify(rides), idempotency, unit, resolve, reject });
+      waiting.push({ rides: rides.length, months, json: JSON.stringify(rides), rejected, idempotency, unit, resolve, reject });
     });
 
   // On a client of its own, so a failure to connect (nothing sent) is told apart from a
@@ -141,8 +143,9 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
   }
 
   return {
-    stage(rides: Ride[], idempotency?: IdempotencyKey): Promise<StagedJob> {
-      const staged = enqueue(rides, idempotency);
+    /** `rejected`: the request's rejected rides as a json array (Quarantine.json), committed with its job. */
+    stage(rides: Ride[], idempotency?: IdempotencyKey, rejected?: string | null): Promise<StagedJob> {
+      const staged = enqueue(rides, idempotency, undefined, rejected);
       flush();
       return staged;
     },
@@ -150,9 +153,9 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
      * Stages each entry as a job, all in one statement, so their job ids are in this
      * order (a stream's frames); callers keep a unit within one statement's limits.
      */
-    stageInOrder(jobs: Ride[][]): Promise<StagedJob[]> {
+    stageInOrder(jobs: Ride[][], rejected: (string | null)[] = []): Promise<StagedJob[]> {
       const unit = {};
-      const staged = Promise.all(jobs.map((rides) => enqueue(rides, undefined, unit)));
+      const staged = Promise.all(jobs.map((rides, i) => enqueue(rides, undefined, unit, rejected[i])));
       flush();
       return staged;
     },

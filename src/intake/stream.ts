@@ -72,7 +72,7 @@ type Stream = {
   /** Acknowledged jobs not yet done, failed or lost. */
   openJobs: Set<number>;
   /** Frames read and checked, waiting to be staged after the ones before them. */
-  toStage: { rides: Ride[]; resolve: (job: StagedJob) => void; reject: (error: unknown) => void }[];
+  toStage: { rides: Ride[]; rejected: string | null; resolve: (job: StagedJob) => void; reject: (error: unknown) => void }[];
   staging: boolean;
   /** Once set, no more frames are taken; the stream closes with it after the answers owed. */
   closing?: { code: number; reason: string };
@@ -248,7 +248,8 @@ export function createStreamIntake(options: StreamOptions) {
         throw new Problem(422, `none of the ${rejected.length} rides is valid; nothing was accepted`, { accepted: 0, rejected });
       }
       await backlog.admit(accepted.length);
-      const { jobId } = await stageInOrder(stream, accepted);
+      const { jobId } = await stageInOrder(stream, accepted, read.quarantine.json);
+      metrics.quarantined(read.quarantine);
       return {
         text: JSON.stringify({ seq, job_id: jobId, accepted: accepted.length, rejected }),
         outcome: "acked",
@@ -277,9 +278,9 @@ export function createStreamIntake(options: StreamOptions) {
    * being staged as one unit, the next unit once the previous one is committed. Frames
    * that arrive meanwhile, other streams' frames and POSTs fill the group commits.
    */
-  function stageInOrder(stream: Stream, rides: Ride[]): Promise<StagedJob> {
+  function stageInOrder(stream: Stream, rides: Ride[], rejected: string | null): Promise<StagedJob> {
     return new Promise((resolve, reject) => {
-      stream.toStage.push({ rides, resolve, reject });
+      stream.toStage.push({ rides, rejected, resolve, reject });
       if (!stream.staging) void stageWaiting(stream);
     });
   }
@@ -299,7 +300,7 @@ export function createStreamIntake(options: StreamOptions) {
       }
       const unit = stream.toStage.splice(0, take);
       try {
-        const staged = await stager.stageInOrder(unit.map((frame) => frame.rides));
+        const staged = await stager.stageInOrder(unit.map((frame) => frame.rides), unit.map((frame) => frame.rejected));
         unit.forEach((frame, i) => frame.resolve(staged[i]));
       } catch (error) {
         for (const frame of unit) frame.reject(error);

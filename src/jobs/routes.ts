@@ -5,6 +5,7 @@ import * as v from "valibot";
 import { ID_PARAMETER, JOB_LIST_RESPONSE, JOB_RESPONSE, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
 import { idParam, timestampParam, validateQuery } from "../http/validate-query.ts";
+import { retryJob } from "./retry.ts";
 import { getJob, JOB_STATUSES, listJobs, wasPruned } from "./store.ts";
 
 const ListQuery = v.strictObject(
@@ -19,7 +20,7 @@ const ListQuery = v.strictObject(
   "is not a known parameter (status, since, limit)",
 );
 
-export function jobRoutes(pool: pg.Pool, retentionDays: number) {
+export function jobRoutes(pool: pg.Pool, retentionDays: number, onRetried: () => void) {
   return new Hono()
     .get(
       "/v1/jobs",
@@ -50,6 +51,39 @@ export function jobRoutes(pool: pg.Pool, retentionDays: number) {
         }
         if (!job) throw new Problem(404, `no job ${c.req.param("id")}`);
         return c.json(job);
+      },
+    )
+    .post(
+      "/v1/jobs/:id/retry",
+      describeRoute({
+        tags: ["jobs"],
+        summary: "Stage a failed job's kept rides again, under the same job id",
+        description:
+          "Once the cause of the failure is fixed. Answers 202 with the job queued again (attempts one more); it then ends done or failed as any job. A ride a later job stored meanwhile is left as that job stored it and counts as superseded.",
+        parameters: [ID_PARAMETER],
+        responses: {
+          202: JOB_RESPONSE,
+          404: problem("No such job, or pruned"),
+          409: problem("The job is not failed (queued or done), or its rides were not kept (lost in a crash before any retry, or failed before this version)"),
+          503: UNAVAILABLE,
+        },
+      }),
+      async (c) => {
+        const id = idParam(c.req.param("id"));
+        const retried = id === undefined ? { outcome: "not found" as const } : await retryJob(pool, id);
+        if (retried.outcome === "not found") {
+          if (id !== undefined && (await wasPruned(pool, id))) throw new Problem(404, `job ${id} was pruned: finished jobs are kept for ${retentionDays} days (JOBS_RETENTION_DAYS)`);
+          throw new Problem(404, `no job ${c.req.param("id")}`);
+        }
+        if (retried.outcome === "not failed") {
+          throw new Problem(409, `job ${id} is ${retried.status}, not failed: only a failed job is retried`, { job_status: retried.status });
+        }
+        if (retried.outcome === "rides not kept") {
+          const why = retried.status === "lost" ? "they were lost in a database crash" : "it failed before failed jobs kept their rides";
+          throw new Problem(409, `job ${id} is ${retried.status} and its rides were not kept (${why}): send them again`, { job_status: retried.status });
+        }
+        onRetried();
+        return c.json(await getJob(pool, id!), 202, { Location: `/v1/jobs/${id}` });
       },
     );
 }

@@ -20,12 +20,14 @@ export type Job = {
   error: string | null;
   received_at: string;
   finished_at: string | null;
+  /** Times its rides were staged: 1, and one more per retry. */
+  attempts: number;
 };
 
 // A done job's accepted rides were either stored or superseded before they were: by a later
 // copy of the same id in the same request, or in a later job the same move took.
 const JOB_COLUMNS = `id AS job_id, status, accepted, stored,
-  CASE WHEN status = 'done' THEN accepted - stored ELSE 0 END AS superseded, failed, error, received_at, finished_at`;
+  CASE WHEN status = 'done' THEN accepted - stored ELSE 0 END AS superseded, failed, error, received_at, finished_at, attempts`;
 type JobRow = Omit<Job, "received_at" | "finished_at"> & { received_at: Date; finished_at: Date | null };
 
 const toJob = (row: JobRow): Job => ({
@@ -45,11 +47,11 @@ counted AS (
 const recordFailures = (finished: string, status: string) => `
 recorded AS (INSERT INTO job_failures (job_id, status) SELECT id, '${status}' FROM ${finished})`;
 // Notifications: the job's outcome as it is now, appended to job_events (SSE, webhooks) in
-// the statement that changes the job, in job order. `finished` returns id, stored, failed, error, finished_at.
+// the statement that changes the job, in job order. `finished` returns id, stored, failed, error, finished_at, attempts.
 const recordEvents = (finished: string, status: string) => `
 evented AS (
-  INSERT INTO job_events (job_id, status, stored, failed, error, finished_at)
-  SELECT id, '${status}', stored, failed, error, finished_at FROM ${finished} ORDER BY id
+  INSERT INTO job_events (job_id, status, stored, failed, error, finished_at, attempts)
+  SELECT id, '${status}', stored, failed, error, finished_at, attempts FROM ${finished} ORDER BY id
 )`;
 
 /**
@@ -71,7 +73,7 @@ WITH lost AS (
   UPDATE jobs SET status = 'lost', finished_at = now(),
     error = 'the staged rides were lost before they were stored (the database crashed); send them again'
   WHERE status = 'queued' AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.job_id = jobs.id)
-  RETURNING id, stored, failed, error, finished_at
+  RETURNING id, stored, failed, error, finished_at, attempts
 ), ${countFinished("lost", "lost")}, ${recordFailures("lost", "lost")}, ${recordEvents("lost", "lost")}
 SELECT id FROM lost`;
 
@@ -101,7 +103,7 @@ export type JobEvent = { seq: number; job: Job };
 // rest from jobs. The LIMIT 1 keeps the lookup on one partition, as in listJobsFrom.
 const EVENTS_AFTER = `
 SELECT e.seq, j.job_id, e.status, j.accepted, e.stored,
-  CASE WHEN e.status = 'done' THEN j.accepted - e.stored ELSE 0 END AS superseded, e.failed, e.error, j.received_at, e.finished_at
+  CASE WHEN e.status = 'done' THEN j.accepted - e.stored ELSE 0 END AS superseded, e.failed, e.error, j.received_at, e.finished_at, e.attempts
 FROM (SELECT * FROM job_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3) e
 CROSS JOIN LATERAL (SELECT id AS job_id, accepted, received_at FROM jobs WHERE id = e.job_id LIMIT 1) j
 ORDER BY e.seq`;
@@ -191,16 +193,18 @@ export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]>
 // Each job's rides are a parameter of their own, stored as the json text they arrive
 // as: PostgreSQL only checks it, where building jsonb of a whole batch cost three
 // times as much (the mover reads it once with json_to_recordset).
+// A job's rejected rides (the sixth parameter, a json array or NULL) go to the quarantine
+// in the same statement, so its 202 means they are kept too.
 export function stageJobs(jobs: number): string {
   const rows = Array.from(
     { length: jobs },
-    (_, i) => `(${i}, $${5 * i + 1}::int, $${5 * i + 2}::text[], $${5 * i + 3}::json, $${5 * i + 4}::text, $${5 * i + 5}::text)`,
+    (_, i) => `(${i}, $${6 * i + 1}::int, $${6 * i + 2}::text[], $${6 * i + 3}::json, $${6 * i + 4}::text, $${6 * i + 5}::text, $${6 * i + 6}::json)`,
   );
-  const ttlHours = `$${5 * jobs + 1}::int`;
+  const ttlHours = `$${6 * jobs + 1}::int`;
   return `
 WITH input AS MATERIALIZED (
-  SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, months, rides, idempotency_key, request_hash
-  FROM (VALUES ${rows.join(", ")}) AS v(ord, ride_count, months, rides, idempotency_key, request_hash)
+  SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, months, rides, idempotency_key, request_hash, rejected
+  FROM (VALUES ${rows.join(", ")}) AS v(ord, ride_count, months, rides, idempotency_key, request_hash, rejected)
   ORDER BY ord
 ), new_keys AS (
   INSERT INTO idempotency_keys (key, job_id, request_hash)
@@ -218,6 +222,11 @@ WITH input AS MATERIALIZED (
   SELECT job_id, ride_count, months, rides FROM input WHERE job_id IN (SELECT id FROM new_jobs)
 ), counted AS (
   INSERT INTO job_counts (status, jobs) SELECT 'queued', count(*) FROM new_jobs HAVING count(*) > 0
+), quarantined AS (
+  INSERT INTO rejections (job_id, ride_index, ride_id, reasons, raw, truncated)
+  SELECT i.job_id, r."index", r.ride_id, r.reasons, r.raw, r.truncated
+  FROM input i CROSS JOIN LATERAL json_to_recordset(i.rejected) AS r("index" int, ride_id bigint, reasons jsonb, raw text, truncated boolean)
+  WHERE i.rejected IS NOT NULL AND i.job_id IN (SELECT id FROM new_jobs)
 )
 SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
 }
@@ -294,15 +303,23 @@ WITH finished AS (
   UPDATE jobs SET status = 'done', stored = s.stored, finished_at = clock_timestamp()
   FROM unnest($1::bigint[], $2::int[]) AS s(id, stored)
   WHERE jobs.id = s.id AND jobs.id = ANY($1::bigint[])
-  RETURNING jobs.id, jobs.stored, jobs.failed, jobs.error, jobs.finished_at
-), ${countFinished("finished", "done")}, ${recordEvents("finished", "done")}
+  RETURNING jobs.id, jobs.attempts, jobs.stored, jobs.failed, jobs.error, jobs.finished_at
+), ${countFinished("finished", "done")}, ${recordEvents("finished", "done")}, retried_payloads AS (
+  -- A retried job's kept rides are stored now: their copy goes.
+  DELETE FROM failed_payloads WHERE job_id IN (SELECT id FROM finished WHERE attempts > 1)
+)
 SELECT count(*) FROM finished`;
 
+// The job's rides move to failed_payloads (logged) for a retry; a retried job that fails
+// again keeps the copy its first failure kept.
 export const FAIL_JOB = `
-WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count), failed_job AS (
+WITH gone AS (DELETE FROM staging WHERE job_id = $1 RETURNING ride_count, months, rides), kept AS (
+  INSERT INTO failed_payloads (job_id, ride_count, months, rides) SELECT $1, ride_count, months, rides FROM gone
+  ON CONFLICT (job_id) DO NOTHING
+), failed_job AS (
   UPDATE jobs SET status = 'failed', failed = gone.ride_count, error = $2, finished_at = clock_timestamp()
   FROM gone WHERE jobs.id = $1
-  RETURNING jobs.id, jobs.stored, jobs.failed, jobs.error, jobs.finished_at
+  RETURNING jobs.id, jobs.stored, jobs.failed, jobs.error, jobs.finished_at, jobs.attempts
 ), ${countFinished("failed_job", "failed")}, ${recordFailures("failed_job", "failed")}, ${recordEvents("failed_job", "failed")}
 SELECT count(*) FROM failed_job`;
 
@@ -500,4 +517,134 @@ export async function expireIdempotencyKeys(pool: pg.Pool, ttlHours: number, lim
 
 export async function oldestKeptJobId(pool: pg.Pool): Promise<number | null> {
   return (await pool.query<{ id: number | null }>("SELECT min(id) AS id FROM jobs")).rows[0].id;
+}
+
+// Retry (src/jobs/retry.ts), in one transaction that holds the mover's lock.
+
+export const LOCK_JOB = "SELECT status FROM jobs WHERE id = $1 FOR UPDATE";
+export const HAS_PAYLOAD = "SELECT EXISTS (SELECT 1 FROM failed_payloads WHERE job_id = $1) AS kept";
+
+// The kept rides go back to staging under the same job id, which the mover takes first
+// (the oldest id). A ride a later job stored since is left out: "the latest send wins"
+// goes by job id, and this send is older; it counts as superseded. So is a ride whose
+// month RIDES_RETENTION_MONTHS dropped since, which the mover would create again. The
+// job's counts move from its old status ($2) to queued, and it leaves the failure list.
+export const REQUEUE_JOB = `
+WITH sent AS (
+  SELECT e.ride, e.position, p.months
+  FROM failed_payloads p, json_array_elements(p.rides) WITH ORDINALITY AS e(ride, position) WHERE p.job_id = $1
+), newer AS (
+  SELECT id FROM rides WHERE id = ANY(ARRAY(SELECT (ride->>'id')::bigint FROM sent)) AND job_id > $1
+), kept AS (
+  SELECT coalesce(json_agg(s.ride ORDER BY s.position), '[]'::json) AS rides, count(*)::int AS ride_count
+  FROM sent s WHERE NOT EXISTS (SELECT 1 FROM newer n WHERE n.id = (s.ride->>'id')::bigint)
+    AND coalesce((s.ride->>'from_date')::timestamptz >= (SELECT kept_from FROM rides_retention), true)
+), requeued AS (
+  UPDATE jobs SET status = 'queued', attempts = attempts + 1, failed = 0, error = NULL, finished_at = NULL
+  WHERE id = $1 AND status = $2 RETURNING id
+), restaged AS (
+  INSERT INTO staging (job_id, ride_count, months, rides)
+  SELECT $1, kept.ride_count, (SELECT months FROM failed_payloads WHERE job_id = $1), kept.rides FROM kept WHERE EXISTS (SELECT 1 FROM requeued)
+), counted AS (
+  INSERT INTO job_counts (status, jobs) SELECT v.status, v.jobs FROM requeued CROSS JOIN (VALUES ($2::text, -1), ('queued', 1)) AS v(status, jobs)
+), unlisted AS (
+  DELETE FROM job_failures WHERE job_id IN (SELECT id FROM requeued)
+)
+SELECT count(*)::int AS requeued FROM requeued`;
+
+// The quarantine (rejections): written by the stage statement, read here, pruned after its job.
+
+export type Rejection = {
+  job_id: number;
+  index: number;
+  ride_id: number | null;
+  reasons: { path: string; message: string }[];
+  raw: string;
+  truncated: boolean;
+  received_at: string;
+};
+type RejectionRow = Omit<Rejection, "received_at"> & { received_at: Date };
+const toRejection = (row: RejectionRow): Rejection => ({ ...row, received_at: row.received_at.toISOString() });
+
+const REJECTION_COLUMNS = "job_id, ride_index AS index, ride_id, reasons, raw, truncated, received_at";
+
+const JOB_REJECTIONS = `
+SELECT ${REJECTION_COLUMNS} FROM rejections WHERE job_id = $1 AND ride_index > $2 ORDER BY ride_index LIMIT $3`;
+
+/** A job's rejected rides in request order, after the ride at index `after`. */
+export async function jobRejections(pool: pg.Pool, jobId: number, after: number, limit: number): Promise<Rejection[]> {
+  return (await pool.query<RejectionRow>(JOB_REJECTIONS, [jobId, after, limit])).rows.map(toRejection);
+}
+
+// Newest first along the primary key. since and until bound the job ids first (jobs'
+// received_at index, a minute of slack for statements that drew ids out of clock order),
+// so a time window reads its own rows; the rows are then filtered on their own time. A
+// rejection whose job was pruned and that the pruner has not reached yet is not shown.
+const REJECTIONS = `
+SELECT ${REJECTION_COLUMNS} FROM rejections r
+WHERE ($1::timestamptz IS NULL OR (r.received_at >= $1 AND r.job_id >= coalesce(
+        (SELECT id FROM jobs WHERE received_at >= $1 - interval '1 minute' ORDER BY received_at LIMIT 1), 9223372036854775807)))
+  AND ($2::timestamptz IS NULL OR (r.received_at < $2 AND r.job_id <= coalesce(
+        (SELECT id FROM jobs WHERE received_at < $2 + interval '1 minute' ORDER BY received_at DESC LIMIT 1), 0)))
+  AND ($3::text IS NULL OR r.reasons @> jsonb_build_array(jsonb_build_object('path', $3::text)))
+  AND ($4::bigint IS NULL OR (r.job_id, r.ride_index) < ($4, $5::int))
+  AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = r.job_id)
+ORDER BY r.job_id DESC, r.ride_index DESC LIMIT $6`;
+
+export type RejectionFilter = { since?: string; until?: string; field?: string; before?: { jobId: number; index: number }; limit: number };
+
+/** Rejected rides of every kept job, newest first, before the cursor `before`. */
+export async function listRejections(pool: pg.Pool, filter: RejectionFilter): Promise<Rejection[]> {
+  const values = [filter.since ?? null, filter.until ?? null, filter.field ?? null, filter.before?.jobId ?? null, filter.before?.index ?? null, filter.limit];
+  return (await pool.query<RejectionRow>(REJECTIONS, values)).rows.map(toRejection);
+}
+
+// The dashboard's view of the quarantine: per hour over the last 24 hours (every hour, zeros
+// included), and the reasons of the last hour (path and message, as the senders will read
+// them) most met first.
+const REJECTIONS_BY_HOUR = `
+WITH hours AS (
+  SELECT generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()), interval '1 hour') AS hour
+), counted AS (
+  SELECT date_trunc('hour', received_at) AS hour, count(*)::int AS rides FROM rejections
+  WHERE received_at >= (SELECT min(hour) FROM hours)
+    AND job_id >= coalesce((SELECT id FROM jobs WHERE received_at >= (SELECT min(hour) FROM hours) - interval '1 minute' ORDER BY received_at LIMIT 1), 9223372036854775807)
+  GROUP BY 1
+)
+SELECT h.hour, coalesce(c.rides, 0) AS rides FROM hours h LEFT JOIN counted c USING (hour) ORDER BY h.hour`;
+const TOP_REASONS = `
+SELECT reason->>'path' AS path, reason->>'message' AS message, count(*)::int AS rides
+FROM rejections, jsonb_array_elements(reasons) AS reason
+WHERE received_at > now() - interval '1 hour'
+  AND job_id >= coalesce((SELECT id FROM jobs WHERE received_at > now() - interval '1 hour 1 minute' ORDER BY received_at LIMIT 1), 9223372036854775807)
+GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT $1`;
+
+export type QuarantineStats = { byHour: { hour: string; rides: number }[]; topReasons: { path: string; message: string; rides: number }[] };
+
+export async function quarantineStats(pool: pg.Pool, topReasons: number): Promise<QuarantineStats> {
+  const [hours, reasons] = await Promise.all([
+    pool.query<{ hour: Date; rides: number }>(REJECTIONS_BY_HOUR),
+    pool.query<{ path: string; message: string; rides: number }>(TOP_REASONS, [topReasons]),
+  ]);
+  return { byHour: hours.rows.map((row) => ({ hour: row.hour.toISOString(), rides: row.rides })), topReasons: reasons.rows };
+}
+
+// Pruning the quarantine and the failed payloads: only rows whose job is gone (below
+// pruned_below and not in jobs), so never before their job, and in bounded batches after it.
+const sweepOrphans = (table: string, key: string) => `
+DELETE FROM ${table} WHERE (${key}) IN (
+  SELECT ${key} FROM ${table} t
+  WHERE t.job_id < (SELECT pruned_below FROM job_retention) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = t.job_id)
+  ORDER BY ${key} LIMIT $1)`;
+const SWEEP_REJECTIONS = sweepOrphans("rejections", "job_id, ride_index");
+const SWEEP_PAYLOADS = sweepOrphans("failed_payloads", "job_id");
+
+/** Deletes at most `limit` rejections of pruned jobs; how many it deleted. */
+export async function sweepRejections(pool: pg.Pool, limit: number): Promise<number> {
+  return (await pool.query(SWEEP_REJECTIONS, [limit])).rowCount ?? 0;
+}
+
+/** Deletes at most `limit` kept payloads of pruned jobs; how many it deleted. */
+export async function sweepFailedPayloads(pool: pg.Pool, limit: number): Promise<number> {
+  return (await pool.query(SWEEP_PAYLOADS, [limit])).rowCount ?? 0;
 }

@@ -5,7 +5,7 @@ import { FAIL_JOB, FINISH_JOBS, JOB_EVENTS_LOCK, moveJobsSql, NEXT_CHUNK, notify
 import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK, ROLLUPS_NEED_FILLING } from "../rollup/rollups.ts";
 
 /** Serialises movers cluster-wide, so a later send of a ride is never overwritten by an earlier one. */
-const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))";
+export const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))";
 
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
 

@@ -4,6 +4,7 @@ import type { MemoryBudget } from "../http/memory-budget.ts";
 import { JOB_STATUSES, jobCounts, jobsFinishedAfter, newestJobId, stagingBacklog } from "../jobs/store.ts";
 import type { PruneReport } from "../retention/pruner.ts";
 import { pendingRollupChanges } from "./database-stats.ts";
+import type { Quarantine } from "../rides/index.ts";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -40,6 +41,12 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
   });
   const ridesAccepted = new Counter({ name: "rides_accepted_total", help: "Rides validated and staged (answered 202)", registers });
   const ridesRejected = new Counter({ name: "rides_rejected_total", help: "Rides refused by validation", registers });
+  const ridesQuarantined = new Counter({
+    name: "rides_quarantined_total",
+    help: "Rejected rides of accepted requests kept in the quarantine, once per field a reason names",
+    labelNames: ["field"] as const,
+    registers,
+  });
 
   const stagingRides = new Gauge({ name: "rides_staging_rides", help: "Rides in staging waiting for the mover", registers });
   const stagingJobs = new Gauge({ name: "rides_staging_jobs", help: "Jobs in staging waiting for the mover", registers });
@@ -185,6 +192,10 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
       ridesAccepted.inc(accepted);
       ridesRejected.inc(rejected);
     },
+    /** Rejected rides committed to the quarantine with their job. */
+    quarantined({ byField }: Quarantine) {
+      for (const [field, rides] of Object.entries(byField)) ridesQuarantined.inc({ field }, rides);
+    },
     stream: {
       opened: () => streamsOpen.inc(),
       closed(code: number) {
@@ -207,6 +218,8 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
     pruned(report: PruneReport) {
       pruned.inc({ table: "jobs" }, report.jobs);
       pruned.inc({ table: "idempotency_keys" }, report.idempotencyKeys);
+      pruned.inc({ table: "rejections" }, report.rejections);
+      pruned.inc({ table: "failed_payloads" }, report.failedPayloads);
       partitionsDropped.inc({ table: "jobs" }, report.jobPartitions);
       partitionsDropped.inc({ table: "rides" }, report.ridesPartitions);
       if (!report.skipped) oldestKeptJob.set(report.oldestKeptJobId ?? 0);

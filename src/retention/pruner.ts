@@ -8,6 +8,8 @@ import {
   foldJobCounts,
   oldestKeptJobId,
   partitionAgeOf,
+  sweepFailedPayloads,
+  sweepRejections,
 } from "../jobs/store.ts";
 import { type JobPartition, jobPartitions, nextJobId } from "../jobs/partitions.ts";
 import { inTransaction } from "../db/client.ts";
@@ -16,6 +18,8 @@ import { monthIn } from "../rides/time.ts";
 
 /** Rows one pruning statement deletes at most: each commits in well under a second and holds no lock intake or mover wait on. */
 export const PRUNE_BATCH_ROWS = 10_000;
+/** Kept payloads of failed jobs one statement deletes at most: each may hold a whole request's rides. */
+const PRUNE_BATCH_PAYLOADS = 10;
 /** Statements one prune runs at most; what is left waits for the next one. */
 const MAX_STEPS_PER_PRUNE = 1_000;
 /** The first prune after start waits this long, so it does not compete with the start itself. */
@@ -24,6 +28,9 @@ export const FIRST_PRUNE_DELAY_MS = 10_000;
 export type PruneReport = {
   jobs: number;
   idempotencyKeys: number;
+  /** Quarantined rides and failed jobs' kept payloads of the jobs pruned, deleted after them. */
+  rejections: number;
+  failedPayloads: number;
   jobPartitions: number;
   ridesPartitions: number;
   oldestKeptJobId: number | null;
@@ -106,6 +113,21 @@ export function createPruner(options: PrunerOptions) {
     }
   }
 
+  // After the jobs: a rejection or payload goes only once its job is gone.
+  async function pruneOrphans(report: PruneReport, steps: { left: number }) {
+    for (const [sweep, limit, counted] of [
+      [sweepRejections, PRUNE_BATCH_ROWS, "rejections"],
+      [sweepFailedPayloads, PRUNE_BATCH_PAYLOADS, "failedPayloads"],
+    ] as const) {
+      while (steps.left > 0 && !stopped) {
+        const deleted = await sweep(pool, limit);
+        report[counted] += deleted;
+        steps.left--;
+        if (deleted < limit) break;
+      }
+    }
+  }
+
   // Rides before the current month's RIDES_RETENTION_MONTHS predecessors: refused from
   // now on first, then their months dropped whole. The rollups keep them.
   async function pruneRides(report: PruneReport, steps: { left: number }) {
@@ -124,7 +146,7 @@ export function createPruner(options: PrunerOptions) {
   async function prune(): Promise<PruneReport> {
     const run = running.then(async () => {
       const started = performance.now();
-      const report: PruneReport = { jobs: 0, idempotencyKeys: 0, jobPartitions: 0, ridesPartitions: 0, oldestKeptJobId: null, ms: 0 };
+      const report: PruneReport = { jobs: 0, idempotencyKeys: 0, rejections: 0, failedPayloads: 0, jobPartitions: 0, ridesPartitions: 0, oldestKeptJobId: null, ms: 0 };
       const lock = await pool.connect();
       try {
         const { rows } = await lock.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext('rides-pruner')) AS locked");
@@ -132,6 +154,7 @@ export function createPruner(options: PrunerOptions) {
         try {
           const steps = { left: MAX_STEPS_PER_PRUNE };
           await pruneJobs(report, steps);
+          await pruneOrphans(report, steps);
           await pruneKeys(report, steps);
           await pruneRides(report, steps);
           await foldJobCounts(pool);

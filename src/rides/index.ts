@@ -1,14 +1,17 @@
 import { checkFacts } from "./facts.ts";
 import { type Candidate, FORMATS, MAX_ERRORS_PER_RIDE, UnreadableBody } from "./formats/index.ts";
+import { collectQuarantine, type Quarantine } from "./quarantine.ts";
 import { checkRide, type FieldError, RIDE_FIELDS, type Ride, rideSchema } from "./ride.ts";
 
 export { UnreadableBody } from "./formats/index.ts";
 export { RIDE_FIELDS, type Ride } from "./ride.ts";
+export { MAX_RAW_BYTES, MAX_REASONS_BYTES, type Quarantine } from "./quarantine.ts";
 export { loadTravelTypes, travelTypes } from "./travel-types.ts";
 
 export type Rejected = { index: number; id: unknown; errors: FieldError[] };
 export type Warned = { index: number; id: unknown; warnings: FieldError[] };
-export type ReadRides = { accepted: Ride[]; rejected: Rejected[]; warnings: Warned[] };
+/** quarantine: every rejected ride with its raw text, as the stage statement keeps them with the job (not for the answer). */
+export type ReadRides = { accepted: Ride[]; rejected: Rejected[]; warnings: Warned[]; quarantine: Quarantine };
 
 export const MEDIA_TYPES = Object.keys(FORMATS);
 
@@ -19,11 +22,14 @@ export class TooManyRides extends Error {}
  * With `keptFrom` (RIDES_RETENTION_MONTHS), a ride before it is rejected: its month was dropped.
  */
 export function readRides(text: string, mediaType: string, zone: string, maxRides: number, keptFrom?: number): ReadRides {
-  return checkCandidates(FORMATS[mediaType](text), zone, maxRides, keptFrom);
+  return checkCandidates(FORMATS[mediaType](text), zone, maxRides, keptFrom, text);
 }
 
-/** Rides already read (a stream frame's array, a body's candidates) → accepted or rejected with reasons. */
-export function checkCandidates(candidates: Candidate[], zone: string, maxRides: number, keptFrom?: number): ReadRides {
+/**
+ * Rides already read (a stream frame's array, a body's candidates) → accepted or rejected with reasons.
+ * A rejected ride's raw text is its span of `text`, or its JSON when there is no text (a stream frame's array).
+ */
+export function checkCandidates(candidates: Candidate[], zone: string, maxRides: number, keptFrom?: number, text?: string): ReadRides {
   if (candidates.length === 0) throw new UnreadableBody("the body holds no rides");
   if (candidates.length > maxRides) {
     throw new TooManyRides(`the body holds ${candidates.length} rides; at most ${maxRides} are taken per request`);
@@ -32,9 +38,15 @@ export function checkCandidates(candidates: Candidate[], zone: string, maxRides:
   const accepted: Ride[] = [];
   const rejected: Rejected[] = [];
   const warnings: Warned[] = [];
+  const quarantine = collectQuarantine();
+  const reject = (entry: Rejected, candidate: Candidate) => {
+    rejected.push(entry);
+    const raw = text !== undefined && candidate.from !== undefined ? text.slice(candidate.from, candidate.to) : (JSON.stringify(candidate.input) ?? "");
+    quarantine.add(entry.index, entry.id, entry.errors, raw);
+  };
   candidates.forEach((candidate, index) => {
     if (candidate.input === undefined) {
-      rejected.push({ index, id: candidate.id ?? null, errors: candidate.errors! });
+      reject({ index, id: candidate.id ?? null, errors: candidate.errors! }, candidate);
       return;
     }
     const id = idOf(candidate.input);
@@ -52,9 +64,9 @@ export function checkCandidates(candidates: Candidate[], zone: string, maxRides:
     const readErrors = candidate.errors ?? [];
     // A field reading already refused (a key sent twice, a number that lost its value) is named once.
     const later = found.errors.filter((e) => !readErrors.some((r) => r.path === e.path));
-    rejected.push({ index, id, errors: [...readErrors, ...later] });
+    reject({ index, id, errors: [...readErrors, ...later] }, candidate);
   });
-  return { accepted, rejected, warnings };
+  return { accepted, rejected, warnings, quarantine: quarantine.done() };
 }
 
 function idOf(input: unknown): unknown {

@@ -1,5 +1,6 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_RAW_BYTES, MAX_REASONS_BYTES } from "../../src/rides/index.ts";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { rawRequest } from "../support/raw-http.ts";
@@ -477,6 +478,44 @@ describe("the abuse corpus", () => {
       const stored = await fetch(`${service.url}/v1/rides/${c.ride.id}`, { headers: auth(READER) });
       expect({ name: c.name, ...((await stored.json()) as object) }).toMatchObject({ name: c.name, ...c.ride });
     }
+  });
+
+  it("caps what the quarantine keeps of a rejected ride, whatever the ride holds", async () => {
+    const junk = (value: string) => JSON.stringify({ ...ride({ id: 890_200 }), junk: value });
+    const quarantined: { name: string; type?: string; rejected: string; kept?: string; raw?: (raw: string) => boolean; truncated: boolean }[] = [
+      { name: "a 60 KB ride", rejected: junk("x".repeat(60_000)), truncated: true },
+      // Two-byte and four-byte characters (a surrogate pair in JavaScript) are never cut in half.
+      { name: "a ride of two-byte characters", rejected: junk("é".repeat(20_000)), raw: (raw) => raw.endsWith("é"), truncated: true },
+      { name: "a ride of emoji", rejected: junk("🚕".repeat(10_000)), raw: (raw) => raw.endsWith("🚕"), truncated: true },
+      // PostgreSQL's text holds no NUL and no lone surrogate: each is kept as U+FFFD, never a 500.
+      { name: "a JSON ride whose key is NUL", rejected: String.raw`{"id": 890201, "\u0000": "\u0000"}`, truncated: false },
+      { name: "a CSV line holding a NUL byte", type: csv, rejected: CSV_ROW.replace(",22177,", ",a\u0000b,"), kept: CSV_ROW.replace(",22177,", ",a\ufffdb,"), truncated: false },
+      { name: "a JSON ride whose key is a lone surrogate", rejected: String.raw`{"id": 890202, "\ud800": 1}`, truncated: false },
+      { name: "a ride with 2,000 unknown keys of 20 characters", rejected: JSON.stringify(Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${String(i).padStart(19, "0")}`, 1]))), truncated: true },
+      { name: "a ride with one key of 40,000 characters", rejected: JSON.stringify({ ...ride({ id: 890_203 }), ["k".repeat(40_000)]: 1 }), truncated: true },
+    ];
+    for (const c of quarantined) {
+      const body = c.type === csv ? `${CSV_HEADER}\n${CSV_ROW}\n${c.rejected}\n` : `[${one({ id: 890_210 })}, ${c.rejected}]`;
+      const answer = await send({ name: c.name, type: c.type, body, status: 202, detail: "" });
+      expect({ name: c.name, status: answer.status, detail: answer.body.detail }).toEqual({ name: c.name, status: 202, detail: undefined });
+      const { rows } = await db.pool.query(
+        `SELECT raw, truncated, octet_length(raw) AS raw_bytes, jsonb_array_length(reasons) AS reasons, octet_length(reasons::text) AS reason_bytes
+         FROM rejections WHERE job_id = $1`,
+        [answer.body.job_id],
+      );
+      expect({ name: c.name, rows: rows.length, truncated: rows[0].truncated }).toEqual({ name: c.name, rows: 1, truncated: c.truncated });
+      expect(rows[0].raw_bytes).toBeLessThanOrEqual(MAX_RAW_BYTES);
+      expect(rows[0].reasons).toBeLessThanOrEqual(21);
+      expect(rows[0].reason_bytes).toBeLessThanOrEqual(MAX_REASONS_BYTES);
+      // Cut, the text is the start of what was sent, as many bytes as the cap holds (less at most one character).
+      if (c.truncated) expect([rows[0].raw_bytes > MAX_RAW_BYTES - 4, c.rejected.startsWith(rows[0].raw)]).toEqual([true, true]);
+      else expect(rows[0].raw).toBe(c.kept ?? c.rejected);
+      if (c.raw) expect({ name: c.name, raw: c.raw(rows[0].raw) }).toEqual({ name: c.name, raw: true });
+    }
+    // The table refuses more than the cap, should any writer ever try.
+    await expect(
+      db.pool.query("INSERT INTO rejections (job_id, ride_index, reasons, raw, truncated) VALUES (1, 0, '[]', repeat('x', 8193), false)"),
+    ).rejects.toThrow(/rejections_raw_check/);
   });
 
   it("logged no stack trace, SQL or key", () => {

@@ -205,6 +205,45 @@ describe("rides status and rides jobs", () => {
   });
 });
 
+describe("rides rejections and rides retry", () => {
+  it("lists a job's rejected rides with their reasons and raw input, and every job's with a cursor", async () => {
+    const bad = `{"id": 950002, "user_id": "someone"}`;
+    const answer = await fetch(`${service.url}/v1/rides`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: `[${JSON.stringify(ride({ id: 950001 }))}, ${bad}, {"id": 950003}]`,
+    });
+    const { job_id: jobId } = (await answer.json()) as { job_id: number };
+    const run = await rides(["rejections", String(jobId)]);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^job_id +index +ride_id +reasons +raw +truncated$/);
+    expect(lines[2]).toMatch(new RegExp(`^${jobId} +1 +950002 +user_id: .* +\\{"id": 950002, "user_id": "someone"\\} +false$`));
+    expect(lines[3]).toMatch(new RegExp(`^${jobId} +2 +950003 `));
+    expect(lines.at(-1)).toBe("(2 rejected rides)");
+
+    const first = await rides(["rejections", "--limit", "1"]);
+    expect(first.stdout).toContain(`more with --cursor ${jobId}.2`);
+    const next = await rides(["rejections", "--limit", "1", "--cursor", `${jobId}.2`]);
+    expect(next.stdout).toMatch(new RegExp(`^${jobId} +1 +950002 `, "m"));
+  });
+
+  it("retries a failed job once its cause is gone, and says why a done one is not retried", async () => {
+    await db.pool.query("ALTER TABLE rides ADD CONSTRAINT refuse_user_9595 CHECK (user_id <> 9595)");
+    const answer = await fetch(`${service.url}/v1/rides`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify([ride({ id: 951001, user_id: 9595 })]) });
+    const { job_id: jobId } = (await answer.json()) as { job_id: number };
+    await vi.waitFor(async () => expect((await rides(["status", String(jobId)])).stdout).toMatch(/^status +failed$/m), { timeout: 15_000, interval: 200 });
+    await db.pool.query("ALTER TABLE rides DROP CONSTRAINT refuse_user_9595");
+    const retried = await rides(["retry", String(jobId)]);
+    expect(retried.stdout).toMatch(/^status +done$/m);
+    expect(retried.stdout).toMatch(/^attempts +2$/m);
+    expect(retried.code).toBe(0);
+    const again = await rides(["retry", String(jobId)]);
+    expect(again.stderr).toContain(`the service refused: 409 job ${jobId} is done, not failed`);
+    expect(again.code).toBe(2);
+  });
+});
+
 /** The CLI with stdin piped in and its stderr readable while it runs. */
 function ridesLive(args: string[], { env = {}, stdin = "" }: { env?: Record<string, string>; stdin?: string } = {}) {
   const child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", CLI, ...args], {

@@ -18,6 +18,7 @@ let db: TestDatabase;
 let service: Service;
 let browser: Browser;
 let lostJobId: number;
+let rejectedJobId: number;
 
 const ridesInWindow = async () =>
   (
@@ -34,6 +35,10 @@ beforeAll(async () => {
   const client = createClient({ baseUrl: service.url, apiKey: INGEST });
   const sent = await client.sendRides(SAMPLE_CSV, "text/csv");
   expect((await client.waitForJobs([sent.job_id], 15_000))[0].status).toBe("done");
+  // Three rejected rides for the quarantine's chart and reasons: two on from_lat, one on user_id.
+  const mixed = [ride({ id: 778001 }), ride({ id: 778002, from_lat: 91 }), ride({ id: 778003, from_lat: 91 }), ride({ id: 778004, user_id: "x" })];
+  rejectedJobId = (await client.sendRides(JSON.stringify(mixed), "application/json")).job_id;
+  expect((await client.waitForJobs([rejectedJobId], 15_000))[0].status).toBe("done");
   // A job acknowledged whose staged rides are gone is what a crash leaves behind: the sweep
   // after PostgreSQL's restart reports it lost.
   lostJobId = (
@@ -74,9 +79,19 @@ describe("the dashboard in headless Chromium", () => {
     await page.waitForFunction(() => document.body.dataset.renderedAt !== undefined);
     expect(await page.isHidden("#key-form")).toBe(true);
 
-    // Intake counts every ride acknowledged in the last minute: the sample's 200 and the lost job's 3.
-    expect(await page.textContent("#intake-last-minute")).toBe("203");
-    expect(await page.textContent("#jobs-done")).toBe("1");
+    // Intake counts every ride acknowledged in the last minute: the sample's 200, the mixed request's one and the lost job's 3.
+    expect(await page.textContent("#intake-last-minute")).toBe("204");
+    expect(await page.textContent("#jobs-done")).toBe("2");
+
+    // The quarantine: the three rejected rides, their reasons most met first, each linked to its list.
+    expect(await page.textContent("#rejections-last-day")).toBe("3");
+    const reasons = await page.locator("#top-reasons tr").evaluateAll((rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent)));
+    expect(reasons.map(([field, , rides]) => [field, rides])).toEqual([["from_lat", "2"], ["user_id", "1"]]);
+    await expect(page.locator('#top-reasons a[href="/v1/rejections?field=from_lat"]').count()).resolves.toBe(1);
+    const bars: number[] = await page.evaluate(() => (globalThis as any).Chart.getChart("rejections-per-hour").data.datasets[0].data);
+    expect(bars).toHaveLength(24);
+    expect(bars.reduce((sum, n) => sum + n, 0)).toBe(3);
+    expect(rejectedJobId).toBeGreaterThan(0);
     expect(await page.textContent("#jobs-lost")).toBe("1");
     expect(await page.textContent("#backlog-rides")).toBe("0");
     expect(await page.textContent("#freshness-p50")).toMatch(/^\d+\.\d\d s$/);
@@ -100,13 +115,13 @@ describe("the dashboard in headless Chromium", () => {
     const client = createClient({ baseUrl: service.url, apiKey: INGEST });
     const sent = await client.sendRides(JSON.stringify(ride({ id: 777001 })), "application/json");
     await client.waitForJobs([sent.job_id], 15_000);
-    await page.waitForFunction(() => document.getElementById("jobs-done")!.textContent === "2", null, { timeout: 15_000 });
+    await page.waitForFunction(() => document.getElementById("jobs-done")!.textContent === "3", null, { timeout: 15_000 });
     const after: { rides: number }[] = await page.evaluate(chartTotals);
     expect(after.reduce((sum, t) => sum + t.rides, 0)).toBe(expected + 1);
 
     // The key is kept for the tab's session: a reload shows the numbers without asking again.
     await page.reload();
-    await page.waitForFunction(() => document.getElementById("jobs-done")!.textContent === "2");
+    await page.waitForFunction(() => document.getElementById("jobs-done")!.textContent === "3");
     expect(await page.isHidden("#key-form")).toBe(true);
 
     await mkdir(ARTIFACTS, { recursive: true });

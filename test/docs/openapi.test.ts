@@ -48,6 +48,12 @@ describe("/openapi.json", () => {
     expect(Object.keys(post.requestBody.content).sort()).toEqual(["application/json", "application/x-ndjson", "text/csv"]);
     expect(Object.keys(post.responses).sort()).toEqual(["202", "400", "408", "413", "415", "422", "502", "503"]);
     expect(document.paths["/v1/jobs"].get.parameters.map((p: { name: string }) => p.name)).toEqual(["status", "since", "limit"]);
+    expect(document.paths["/v1/rejections"].get.parameters.map((p: { name: string }) => p.name)).toEqual(["since", "until", "field", "limit", "cursor"]);
+    expect(document.paths["/v1/jobs/{id}/rejections"].get.responses["200"].content["application/json"].schema.properties.rejections.items).toEqual({
+      $ref: "#/components/schemas/Rejection",
+    });
+    expect(Object.keys(document.paths["/v1/jobs/{id}/retry"].post.responses).sort()).toEqual(["202", "404", "409", "503"]);
+    expect(document.components.schemas.Job.required).toContain("attempts");
   });
 });
 

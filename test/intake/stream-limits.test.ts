@@ -58,9 +58,12 @@ describe("flow control", () => {
     console.log(`[flow control] the stalled client wrote ${written} of ${total} frames; the server took ${taken}, its RSS grew ${grown.toFixed(0)} MB`);
     expect(written).toBeLessThan(total);
     expect(taken).toBeLessThan(written);
-    // Holding the 2,000 frames would take far more; what grows is mostly garbage the
-    // collector has not taken back yet.
-    expect(grown).toBeLessThan(60);
+    // Holding the 2,000 frames would take far more (~120 MB, and as much again for the
+    // quarantine's copy of their 300,000 rejected rides); what grows is mostly garbage the
+    // collector has not taken back yet. The quarantine's json of each frame's 150 rejected
+    // rides (made, held to the commit, sent) took the growth from about 43 MB to 56-82 MB
+    // in this test's runs.
+    expect(grown).toBeLessThan(90);
 
     // Once the client reads again, every frame is answered, in order.
     client.socket.resume();

@@ -134,3 +134,67 @@ describe("Idempotency-Key expiry", () => {
     expect(rows.map((row) => row.key)).toEqual(["stays"]);
   });
 });
+
+describe("the quarantine and the failed jobs' rides", () => {
+  let db: TestDatabase;
+  let service: Service;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    service = await serviceWithSmallPartitions(db);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await db?.drop();
+  });
+
+  const sendWithRejection = async (id: number, userId = 17) =>
+    (await post(service.url, JSON.stringify([ride({ id, user_id: userId }), ride({ id: id + 1, from_lat: 100 })]), "application/json")).body
+      .job_id as number;
+  const keptFor = async (table: string) =>
+    (await db.pool.query<{ job_id: number }>(`SELECT DISTINCT job_id FROM ${table} ORDER BY job_id`)).rows.map((row) => row.job_id);
+
+  it("go with their jobs, never before: a queued job in an expired partition keeps its rejections", async () => {
+    await db.pool.query("ALTER TABLE rides ADD CONSTRAINT refuse_user_5151 CHECK (user_id <> 5151)");
+    const finished: number[] = [];
+    // Partition 1 (10 jobs, one of them failed) and two jobs of partition 2.
+    for (let i = 0; i < 12; i++) finished.push(await sendWithRejection(870_000 + 2 * i, i === 3 ? 5151 : 17));
+    expect(finished).toEqual(range(FIRST_ID, FIRST_ID + 12));
+    for (const id of finished) await waitForJob(service.url, id);
+    expect((await getJson(service.url, `/v1/jobs/${finished[3]}`)).body.status).toBe("failed");
+
+    const releaseMover = await holdMover(db.url);
+    try {
+      // Queued: the rest of partition 2, and the first job of partition 3, so partition 2 is not the one new jobs go to.
+      const queued: number[] = [];
+      for (let i = 0; i < 9; i++) queued.push(await sendWithRejection(870_100 + 2 * i));
+      expect(queued).toEqual(range(FIRST_ID + 12, FIRST_ID + 21));
+      await db.pool.query("UPDATE jobs SET received_at = received_at - interval '40 days'");
+      expect(await keptFor("rejections")).toEqual([...finished, ...queued]);
+      expect(await keptFor("failed_payloads")).toEqual([finished[3]]);
+
+      const report = await service.pruner.prune();
+      expect(report).toMatchObject({ jobs: 12, rejections: 12, failedPayloads: 1 });
+      expect(await jobIds(db)).toEqual(queued);
+      expect(await keptFor("rejections")).toEqual(queued);
+      expect(await keptFor("failed_payloads")).toEqual([]);
+
+      const gone = await getJson(service.url, `/v1/jobs/${finished[0]}/rejections`);
+      expect([gone.status, gone.body.detail]).toEqual([404, `job ${finished[0]} was pruned with its rejections: finished jobs are kept for 30 days (JOBS_RETENTION_DAYS)`]);
+      expect((await getJson(service.url, "/v1/rejections")).body.rejections.map((r: { job_id: number }) => r.job_id)).toEqual([...queued].reverse());
+      expect((await getJson(service.url, `/v1/jobs/${queued[0]}/rejections`)).body.rejections).toHaveLength(1);
+    } finally {
+      await releaseMover();
+    }
+  });
+
+  it("a rejection whose job was dropped but not yet swept is not listed", async () => {
+    const jobId = await sendWithRejection(871_000);
+    await waitForJob(service.url, jobId);
+    // As a prune killed between dropping the job and sweeping its rejections leaves them.
+    await db.pool.query("DELETE FROM jobs WHERE id = $1", [jobId]);
+    await db.pool.query("UPDATE job_retention SET pruned_below = $1", [jobId + 1]);
+    expect((await getJson(service.url, "/v1/rejections")).body.rejections.map((r: { job_id: number }) => r.job_id)).not.toContain(jobId);
+    expect((await service.pruner.prune()).rejections).toBeGreaterThanOrEqual(1);
+    expect(await keptFor("rejections")).not.toContain(jobId);
+  });
+});

@@ -11,16 +11,28 @@ describe("reading the producer's CSV", () => {
     const rows = parse(SAMPLE_CSV, { skip_empty_lines: true }) as string[][];
     const candidates = parseCsv(`\uFEFF${SAMPLE_CSV}\n\n`);
     expect(candidates).toHaveLength(rows.length - 1);
-    expect(candidates[0]).toEqual({ input: expect.objectContaining({ id: 132512, from_date: "2013-01-01T02:00", package_id: null }) });
+    // from and to: where the line is in the body (after the BOM), its raw text if it is rejected.
+    const firstLine = 1 + header.length + 1;
+    expect(candidates[0]).toEqual({
+      input: expect.objectContaining({ id: 132512, from_date: "2013-01-01T02:00", package_id: null }),
+      from: firstLine,
+      to: firstLine + firstRow.replace(/\r$/, "").length,
+    });
     expect(candidates.map((c) => ("input" in c ? (c.input as { id: number }).id : null))).toEqual(rows.slice(1).map((row) => Number(row[0])));
   });
 
   it("reads quoted cells and CRLF line ends like plain ones", () => {
     const quoted = firstRow.split(",").map((cell) => `"${cell}"`).join(",");
-    expect(parseCsv(`${header}\r\n${quoted}\r\n`)).toEqual(parseCsv(`${header}\n${firstRow}\n`));
+    const body = `${header}\r\n${quoted}\r\n`;
+    const [read] = parseCsv(body);
+    const { from, to, ...plain } = parseCsv(`${header}\n${firstRow}\n`)[0];
+    expect(read).toEqual({ ...plain, from: expect.any(Number), to: expect.any(Number) });
+    expect(body.slice(read.from, read.to)).toBe(quoted);
   });
 
   it("still names a line whose field count is off", () => {
-    expect(parseCsv(`${header}\n1,2,3`)).toEqual([{ errors: [{ path: "", message: "line 2 has 3 fields, the header has 19" }], id: 1 }]);
+    const body = `${header}\n1,2,3`;
+    const [read] = parseCsv(body);
+    expect(read).toEqual({ errors: [{ path: "", message: "line 2 has 3 fields, the header has 19" }], id: 1, from: header.length + 1, to: body.length });
   });
 });

@@ -23,6 +23,25 @@ const chart = new Chart(document.getElementById("rides-per-hour"), {
   },
 });
 
+const rejectionsChart = new Chart(document.getElementById("rejections-per-hour"), {
+  type: "bar",
+  data: { labels: [], datasets: [] },
+  options: { animation: false, maintainAspectRatio: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
+});
+
+function reasonRow(reason) {
+  const row = document.createElement("tr");
+  const link = document.createElement("a");
+  link.href = `/v1/rejections?field=${encodeURIComponent(reason.path)}`;
+  link.textContent = reason.path === "" ? "(the ride)" : reason.path;
+  for (const content of [link, reason.message, String(reason.rides)]) {
+    const cell = document.createElement("td");
+    cell.append(content);
+    row.append(cell);
+  }
+  return row;
+}
+
 function jobRow(job) {
   const row = document.createElement("tr");
   const link = document.createElement("a");
@@ -63,6 +82,13 @@ function render(stats) {
     backgroundColor: COLOURS[type] ?? "#888",
   }));
   chart.update();
+
+  const { byHour, topReasons } = stats.quarantine;
+  setText("rejections-last-day", byHour.reduce((sum, hour) => sum + hour.rides, 0));
+  rejectionsChart.data.labels = byHour.map((hour) => hour.hour.slice(0, 13).replace("T", " ") + ":00");
+  rejectionsChart.data.datasets = [{ label: "rejected rides", data: byHour.map((hour) => hour.rides), backgroundColor: "#b3261e" }];
+  rejectionsChart.update();
+  if (topReasons.length > 0) document.getElementById("top-reasons").replaceChildren(...topReasons.map(reasonRow));
   document.body.dataset.renderedAt = stats.at;
 }
 

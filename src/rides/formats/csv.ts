@@ -18,13 +18,15 @@ export const MAX_LINE_BYTES = 4096;
  * only instead of swallowing the rides after it into one record.
  */
 export function parseCsv(text: string): Candidate[] {
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const lines = body.split("\n");
+  const bom = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const lines = (bom ? text.slice(1) : text).split("\n");
   let columns: string[] | undefined;
   const candidates: Candidate[] = [];
-  for (let i = 0; i < lines.length; i++) {
+  let lineStart = bom;
+  for (let i = 0; i < lines.length; lineStart += lines[i].length + 1, i++) {
     const line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
     if (line === "") continue;
+    const at = { from: lineStart, to: lineStart + line.length };
     const number = i + 1;
     // Bytes, not characters: a UTF-8 character is 1 to 4 of them (and a UTF-16 unit at most 3).
     if (line.length * 3 > MAX_LINE_BYTES && Buffer.byteLength(line) > MAX_LINE_BYTES) {
@@ -40,12 +42,12 @@ export function parseCsv(text: string): Candidate[] {
       continue;
     }
     if (typeof cells === "string") {
-      candidates.push({ errors: [{ path: "", message: `line ${number}: ${cells}` }], id: idIn(line.split(","), columns) });
+      candidates.push({ errors: [{ path: "", message: `line ${number}: ${cells}` }], id: idIn(line.split(","), columns), ...at });
     } else if (cells.length !== columns.length) {
       const message = `line ${number} has ${cells.length} fields, the header has ${columns.length}`;
-      candidates.push({ errors: [{ path: "", message }], id: idIn(cells, columns) });
+      candidates.push({ errors: [{ path: "", message }], id: idIn(cells, columns), ...at });
     } else {
-      candidates.push(rowCandidate(columns, cells));
+      candidates.push({ ...rowCandidate(columns, cells), ...at });
     }
   }
   if (!columns) throw new UnreadableBody("the CSV body is empty: it needs a header row");

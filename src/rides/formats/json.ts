@@ -14,7 +14,10 @@ export function parseJson(text: string): Candidate[] {
   const rides = Array.isArray(value) ? value : typeof value === "object" && value !== null ? [value] : undefined;
   if (!rides) throw new UnreadableBody("the body must be a ride object or an array of rides");
   return rides.map((input, i) => {
-    const errors = readErrors(text, scan.elements[i], input);
-    return errors.length > 0 ? { input, errors } : { input };
+    const element = scan.elements[i];
+    const errors = readErrors(text, element, input);
+    const from = element?.start;
+    const to = element?.end;
+    return errors.length > 0 ? { input, errors, from, to } : { input, from, to };
   });
 }
