@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Hono } from "hono";
 import { describeRoute } from "hono-openapi";
-import { type WebSocket, WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import { type ApiKey, keyScopes } from "../auth/api-keys.ts";
 import { isTimeZone, type StreamLimits } from "../config.ts";
 import { problem as problemDoc } from "../docs/openapi.ts";
@@ -14,7 +14,9 @@ import type { Job } from "../jobs/store.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { checkCandidates, type Ride, TooManyRides, UnreadableBody } from "../rides/index.ts";
-import { MAX_JSON_DEPTH, scanJson } from "../rides/formats/json-text.ts";
+import type { Candidate } from "../rides/formats/index.ts";
+import { parseJson } from "../rides/formats/json.ts";
+import { closingQuote, lostValue, MAX_JSON_DEPTH } from "../rides/formats/json-text.ts";
 import type { Backlog } from "./backlog.ts";
 import type { JobEvents } from "./job-events.ts";
 import { MAX_JOBS_PER_STATEMENT, MAX_RIDES_PER_STATEMENT, type StagedJob, type Stager } from "./stager.ts";
@@ -32,7 +34,16 @@ export const CLOSE = {
   binary: 1003,
   unreadable: 1007,
   badSeq: 1008,
+  tooLarge: 1009,
 } as const;
+
+/**
+ * ws cannot skip a payload, only read it whole or close the stream: a frame up to this
+ * many times BODY_LIMIT_BYTES is read (held in memory at most once per stream) so that it
+ * gets its 413 error frame and the stream goes on; a bigger one closes the stream with 1009
+ * as its header arrives, before it is buffered.
+ */
+export const FRAME_HARD_CAP_FACTOR = 2;
 
 export type StreamOptions = {
   stager: Stager;
@@ -102,10 +113,18 @@ export function createStreamIntake(options: StreamOptions) {
   const scopesOf = keyScopes(options.apiKeys);
   const streams = new Set<Stream>();
   let lastClosed: (() => void) | undefined;
+  const hardCapBytes = FRAME_HARD_CAP_FACTOR * bodyLimitBytes;
+  const tooLargeReason = `a frame over ${hardCapBytes} bytes (${FRAME_HARD_CAP_FACTOR} × BODY_LIMIT_BYTES) is not read; frames hold at most ${bodyLimitBytes}`;
+  /** ws closes a frame over maxPayload itself, with 1009 and no reason: this gives it one. */
+  class StreamSocket extends WebSocket {
+    override close(code?: number, reason?: string | Buffer) {
+      super.close(code, code === CLOSE.tooLarge && reason === undefined ? tooLargeReason : reason);
+    }
+  }
   const wss = new WebSocketServer({
     noServer: true,
-    // A bigger frame is closed with 1009 by ws as its header arrives: it is never buffered.
-    maxPayload: bodyLimitBytes,
+    WebSocket: StreamSocket,
+    maxPayload: hardCapBytes,
     perMessageDeflate: false,
     clientTracking: false,
     // Checked in takeFrame instead, so the frames before a bad one are still answered.
@@ -194,10 +213,10 @@ export function createStreamIntake(options: StreamOptions) {
     if (stream.closing) return;
     const readAt = performance.now();
     stream.lastFrameAt = Date.now();
-    let frame: { seq: number; rides: unknown; unknown?: string };
+    let frame: Frame;
     try {
       if (isBinary) throw new ProtocolError(CLOSE.binary, "binary frames are not taken: send {seq, rides} as a text frame");
-      frame = readFrame(decodeText(data), stream.lastSeq);
+      frame = readFrame(decodeText(data), stream.lastSeq, data.length > bodyLimitBytes);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       closeAfterAnswers(stream, error.code, error.message);
@@ -216,12 +235,15 @@ export function createStreamIntake(options: StreamOptions) {
   }
 
   /** `bytes` of the frame are held in the memory budget shared with POST bodies until its rides are staged or refused. */
-  async function answer(stream: Stream, frame: { seq: number; rides: unknown; unknown?: string }, bytes: number): Promise<Answer> {
-    const { seq } = frame;
-    const offered = Array.isArray(frame.rides) ? frame.rides.length : 0;
+  async function answer(stream: Stream, frame: Frame, bytes: number): Promise<Answer> {
+    const { seq, rides } = frame;
+    const offered = rides?.length ?? 0;
     let rejected: ReturnType<typeof checkCandidates>["rejected"] = [];
-    const release = memoryBudget.tryReserve(bytes);
+    const release = frame.tooLarge ? undefined : memoryBudget.tryReserve(bytes);
     try {
+      if (frame.tooLarge) {
+        throw new Problem(413, `the frame is larger than ${bodyLimitBytes} bytes (BODY_LIMIT_BYTES); split its rides over more frames`);
+      }
       if (!release) {
         throw new Problem(
           503,
@@ -231,11 +253,11 @@ export function createStreamIntake(options: StreamOptions) {
         );
       }
       if (frame.unknown) throw new Problem(400, `frame field "${frame.unknown}": is not a known field (seq, rides)`);
-      if (!Array.isArray(frame.rides)) throw new Problem(400, "frame field \"rides\": must be an array of rides");
+      if (!rides) throw new Problem(400, "frame field \"rides\": must be an array of rides");
       const keptFrom = await ridesWindow();
       let read: ReturnType<typeof checkCandidates>;
       try {
-        read = checkCandidates(frame.rides.map((input) => ({ input })), stream.zone, maxRidesPerRequest, keptFrom);
+        read = checkCandidates(rides, stream.zone, maxRidesPerRequest, keptFrom);
       } catch (error) {
         if (error instanceof UnreadableBody) throw new Problem(400, error.message);
         if (error instanceof TooManyRides) throw new Problem(413, error.message);
@@ -424,27 +446,126 @@ function decodeText(data: Buffer): string {
   }
 }
 
-/** A text frame → {seq, rides}; a frame that breaks the protocol closes the stream. */
-function readFrame(text: string, lastSeq: number): { seq: number; rides: unknown; unknown?: string } {
-  if (scanJson(text, { inArray: false }).tooDeep) {
-    throw new ProtocolError(CLOSE.unreadable, `a frame is not {seq, rides}: it nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep`);
-  }
-  let value: unknown;
+/**
+ * A frame as read: its seq, and its rides read by the JSON reader of POST /v1/rides (so
+ * a key sent twice or a number that would lose its value rejects the ride with its
+ * reason, as in a body), or what keeps it from being taken (an unknown field, rides that
+ * are not an array, a frame over BODY_LIMIT_BYTES, whose rides are not read at all).
+ */
+type Frame = { seq: number; rides?: Candidate[]; unknown?: string; tooLarge?: boolean };
+
+const NOT_JSON = "a frame is not valid JSON: send {seq, rides} as JSON text";
+const TOO_DEEP = `a frame is not {seq, rides}: it nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep`;
+
+/** A text frame → its seq and rides; a frame that breaks the protocol closes the stream. */
+function readFrame(text: string, lastSeq: number, tooLarge: boolean): Frame {
+  const members = frameMembers(text);
+  const seqText = members.get("seq");
+  if (seqText === undefined) throw new ProtocolError(CLOSE.badSeq, "a frame has no seq: every frame needs an increasing whole number seq");
+  let seq: unknown;
   try {
-    value = JSON.parse(text);
+    seq = JSON.parse(seqText);
   } catch {
-    throw new ProtocolError(CLOSE.unreadable, "a frame is not valid JSON: send {seq, rides} as JSON text");
+    throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ProtocolError(CLOSE.unreadable, "a frame must be a JSON object {seq, rides}");
-  }
-  const { seq, rides, ...rest } = value as Record<string, unknown>;
-  if (seq === undefined) throw new ProtocolError(CLOSE.badSeq, "a frame has no seq: every frame needs an increasing whole number seq");
   if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
     throw new ProtocolError(CLOSE.badSeq, `seq must be a whole number of at least 0, got ${JSON.stringify(seq).slice(0, 20)}`);
   }
+  const lost = lostValue(seqText);
+  if (lost) throw new ProtocolError(CLOSE.badSeq, `seq ${lost}: send it as a whole number`.slice(0, 120));
   if (seq <= lastSeq) throw new ProtocolError(CLOSE.badSeq, `seq ${seq} is not greater than the previous frame's ${lastSeq}`);
-  return { seq, rides, unknown: Object.keys(rest)[0] };
+  if (tooLarge) return { seq, tooLarge };
+  const unknown = [...members.keys()].find((key) => key !== "seq" && key !== "rides");
+  if (unknown !== undefined) return { seq, unknown };
+  const ridesText = members.get("rides");
+  if (ridesText?.charCodeAt(0) !== 0x5b) return { seq };
+  try {
+    return { seq, rides: parseJson(ridesText) };
+  } catch (error) {
+    if (error instanceof UnreadableBody) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+    throw error;
+  }
+}
+
+/**
+ * The members of a frame's object, each key with its value's text, found without
+ * parsing the values: the rides are then read as a POST body is, and a frame too large
+ * to be taken still tells its seq. Checks the grammar around the members, a key given
+ * twice and the nesting depth; each value's own grammar is checked when it is parsed.
+ */
+function frameMembers(text: string): Map<string, string> {
+  let at = skipSpace(text, 0);
+  if (text.charCodeAt(at) !== 0x7b) throw new ProtocolError(CLOSE.unreadable, "a frame must be a JSON object {seq, rides}");
+  const members = new Map<string, string>();
+  at = skipSpace(text, at + 1);
+  if (text.charCodeAt(at) === 0x7d) at++;
+  else {
+    for (;;) {
+      if (text.charCodeAt(at) !== 0x22) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+      const keyEnd = closingQuote(text, at);
+      if (keyEnd >= text.length) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+      const key = memberKey(text.slice(at + 1, keyEnd));
+      at = skipSpace(text, keyEnd + 1);
+      if (text.charCodeAt(at) !== 0x3a) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+      const start = skipSpace(text, at + 1);
+      const end = valueEnd(text, start);
+      if (members.has(key)) throw new ProtocolError(CLOSE.unreadable, `a frame gives its field "${key.slice(0, 40)}" twice: send seq and rides once each`);
+      members.set(key, text.slice(start, end));
+      at = skipSpace(text, end);
+      const next = text.charCodeAt(at);
+      if (next === 0x7d) {
+        at++;
+        break;
+      }
+      if (next !== 0x2c) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+      at = skipSpace(text, at + 1);
+    }
+  }
+  if (skipSpace(text, at) !== text.length) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+  return members;
+}
+
+/** Where the value starting at `at` ends: after its closing quote or bracket, or where a number or literal stops. */
+function valueEnd(text: string, at: number): number {
+  const first = text.charCodeAt(at);
+  if (first === 0x22) {
+    const end = closingQuote(text, at);
+    if (end >= text.length) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+    return end + 1;
+  }
+  if (first === 0x7b || first === 0x5b) {
+    // The frame's object is the first level.
+    let depth = 1;
+    for (let i = at; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
+      if (ch === 0x22) i = closingQuote(text, i);
+      else if (ch === 0x7b || ch === 0x5b) {
+        if (++depth > MAX_JSON_DEPTH) throw new ProtocolError(CLOSE.unreadable, TOO_DEEP);
+      } else if ((ch === 0x7d || ch === 0x5d) && --depth === 1) return i + 1;
+    }
+    throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+  }
+  let end = at;
+  while (end < text.length && !isDelimiter(text.charCodeAt(end))) end++;
+  if (end === at) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+  return end;
+}
+
+const isSpace = (ch: number) => ch === 0x20 || ch === 0x0a || ch === 0x0d || ch === 0x09;
+const isDelimiter = (ch: number) => isSpace(ch) || ch === 0x2c || ch === 0x7d || ch === 0x5d;
+
+function skipSpace(text: string, at: number): number {
+  while (at < text.length && isSpace(text.charCodeAt(at))) at++;
+  return at;
+}
+
+function memberKey(raw: string): string {
+  if (!raw.includes("\\")) return raw;
+  try {
+    return JSON.parse(`"${raw}"`);
+  } catch {
+    throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+  }
 }
 
 /** Answers a refused upgrade as plain HTTP, problem+json, and lets the client read it before the socket goes. */
