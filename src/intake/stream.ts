@@ -7,7 +7,7 @@ import { WebSocket, WebSocketServer } from "ws";
 import { type ApiKey, keyScopes } from "../auth/api-keys.ts";
 import { isTimeZone, type StreamLimits } from "../config.ts";
 import { problem as problemDoc } from "../docs/openapi.ts";
-import type { MemoryBudget } from "../http/memory-budget.ts";
+import type { MemoryBudget, Release } from "../http/memory-budget.ts";
 import type { RidesWindow } from "../retention/rides-window.ts";
 import { knownProblem, Problem, problemBody, RETRY_AFTER_SECONDS, UNEXPECTED } from "../http/problem.ts";
 import type { Job } from "../jobs/store.ts";
@@ -35,6 +35,7 @@ export const CLOSE = {
   unreadable: 1007,
   badSeq: 1008,
   tooLarge: 1009,
+  overBudget: 1013,
 } as const;
 
 /**
@@ -77,6 +78,12 @@ type Stream = {
   /** Frames read whose answers are not yet written to the socket: the flow-control count. */
   inFlight: number;
   lastSeq: number;
+  /**
+   * Bytes read from the socket that are not yet a whole frame, held in the memory budget
+   * like a chunked POST body as it arrives; a whole frame then holds its own bytes.
+   */
+  arriving: number;
+  arrivingHeld?: Release;
   lastFrameAt: number;
   lastPingAt: number;
   awaitingPong: boolean;
@@ -113,8 +120,10 @@ export function createStreamIntake(options: StreamOptions) {
   const scopesOf = keyScopes(options.apiKeys);
   const streams = new Set<Stream>();
   let lastClosed: (() => void) | undefined;
-  const hardCapBytes = FRAME_HARD_CAP_FACTOR * bodyLimitBytes;
-  const tooLargeReason = `a frame over ${hardCapBytes} bytes (${FRAME_HARD_CAP_FACTOR} × BODY_LIMIT_BYTES) is not read; frames hold at most ${bodyLimitBytes}`;
+  // ws reads maxPayload as a 32-bit integer.
+  const hardCapBytes = Math.min(FRAME_HARD_CAP_FACTOR * bodyLimitBytes, 2 ** 31 - 1);
+  const overBudgetReason = `frames and bodies fill INTAKE_MEMORY_BUDGET_BYTES (${memoryBudget.limitBytes}): resend what was not acknowledged later`;
+  const tooLargeReason = `a frame over ${hardCapBytes} bytes is not read; a frame holds at most BODY_LIMIT_BYTES (${bodyLimitBytes})`;
   /** ws closes a frame over maxPayload itself, with 1009 and no reason: this gives it one. */
   class StreamSocket extends WebSocket {
     override close(code?: number, reason?: string | Buffer) {
@@ -185,17 +194,33 @@ export function createStreamIntake(options: StreamOptions) {
   function open(ws: WebSocket, socket: Duplex, zone: string, requestId: string) {
     const now = Date.now();
     const stream: Stream = {
-      ws, socket, corked: false, zone, requestId, queue: [], inFlight: 0, lastSeq: -1, lastFrameAt: now, lastPingAt: now,
+      ws, socket, corked: false, zone, requestId, queue: [], inFlight: 0, lastSeq: -1, arriving: 0, lastFrameAt: now, lastPingAt: now,
       awaitingPong: false, openJobs: new Set(), toStage: [], staging: false,
     };
     streams.add(stream);
     metrics.stream.opened();
     log.info({ request_id: requestId }, "stream opened");
-    ws.on("message", (data: Buffer, isBinary) => takeFrame(stream, data, isBinary));
-    ws.on("pong", () => (stream.awaitingPong = false));
-    ws.on("error", (error) => log.info({ request_id: requestId, error: error.message }, "stream error"));
+    // Before ws's own listener, so a chunk is held before the frames in it are taken.
+    const onData = (chunk: Buffer) => holdArriving(stream, chunk.length);
+    socket.prependListener("data", onData);
+    ws.on("message", (data: Buffer, isBinary) => {
+      holdArriving(stream, -wireBytes(data.length));
+      takeFrame(stream, data, isBinary);
+    });
+    ws.on("ping", (data: Buffer) => holdArriving(stream, -wireBytes(data.length)));
+    ws.on("pong", (data: Buffer) => {
+      holdArriving(stream, -wireBytes(data.length));
+      stream.awaitingPong = false;
+    });
+    ws.on("error", (error) => {
+      // ws reads no more (a frame past the hard cap, a broken frame): nothing arriving is held.
+      socket.off("data", onData);
+      holdArriving(stream, -stream.arriving);
+      log.info({ request_id: requestId, error: error.message }, "stream error");
+    });
     ws.once("close", (code) => {
       streams.delete(stream);
+      stream.arrivingHeld?.();
       for (const jobId of stream.openJobs) events.unwatch(jobId);
       metrics.stream.closed(code);
       log.info({ request_id: requestId, code }, "stream closed");
@@ -203,6 +228,18 @@ export function createStreamIntake(options: StreamOptions) {
     });
     // Opened as shutdown began (the upgrade was already under way).
     if (options.draining()) closeAfterAnswers(stream, CLOSE.shuttingDown, SHUTTING_DOWN);
+  }
+
+  /**
+   * Moves the bytes held for what is arriving by `change`. What does not fit in the
+   * budget is refused as a POST body is (503, the connection closed, the body unread):
+   * the stream takes no more frames and closes with 1013 once it has answered the ones it took.
+   */
+  function holdArriving(stream: Stream, change: number) {
+    stream.arriving = Math.max(0, stream.arriving + change);
+    stream.arrivingHeld?.();
+    stream.arrivingHeld = stream.arriving === 0 ? undefined : memoryBudget.tryReserve(stream.arriving);
+    if (stream.arriving > 0 && !stream.arrivingHeld) closeAfterAnswers(stream, CLOSE.overBudget, overBudgetReason);
   }
 
   /**
@@ -228,29 +265,22 @@ export function createStreamIntake(options: StreamOptions) {
     stream.inFlight++;
     // Past the bound the socket is not read: TCP pushes back on the sender.
     if (stream.inFlight >= limits.maxInFlight) stream.ws.pause();
-    void answer(stream, frame, data.length).then((result) => {
+    // Its bytes were held as they arrived and given back just before, so they fit. A frame too large is dropped at once.
+    const held = frame.tooLarge ? undefined : memoryBudget.tryReserve(data.length)!;
+    void answer(stream, frame, held).then((result) => {
       pending.answer = result;
       sendAnswers(stream);
     });
   }
 
-  /** `bytes` of the frame are held in the memory budget shared with POST bodies until its rides are staged or refused. */
-  async function answer(stream: Stream, frame: Frame, bytes: number): Promise<Answer> {
+  /** The frame's bytes stay `held` in the memory budget shared with POST bodies until its rides are staged or refused. */
+  async function answer(stream: Stream, frame: Frame, held: Release | undefined): Promise<Answer> {
     const { seq, rides } = frame;
     const offered = rides?.length ?? 0;
     let rejected: ReturnType<typeof checkCandidates>["rejected"] = [];
-    const release = frame.tooLarge ? undefined : memoryBudget.tryReserve(bytes);
     try {
       if (frame.tooLarge) {
         throw new Problem(413, `the frame is larger than ${bodyLimitBytes} bytes (BODY_LIMIT_BYTES); split its rides over more frames`);
-      }
-      if (!release) {
-        throw new Problem(
-          503,
-          memoryBudget.refusal("frame"),
-          {},
-          { "retry-after": String(RETRY_AFTER_SECONDS) },
-        );
       }
       if (frame.unknown) throw new Problem(400, `frame field "${frame.unknown}": is not a known field (seq, rides)`);
       if (!rides) throw new Problem(400, "frame field \"rides\": must be an array of rides");
@@ -289,7 +319,7 @@ export function createStreamIntake(options: StreamOptions) {
       const refused = problem.status === 422 ? 0 : offered;
       return { text: JSON.stringify({ seq, error: body }), outcome: String(problem.status), rides: { accepted: 0, rejected: rejected.length, refused } };
     } finally {
-      release?.();
+      held?.();
     }
   }
 
@@ -426,6 +456,9 @@ export function createStreamIntake(options: StreamOptions) {
 export type StreamIntake = ReturnType<typeof createStreamIntake>;
 
 const SHUTTING_DOWN = "the service is shutting down; resend what was not acknowledged on a new connection";
+
+/** Bytes of a client's frame on the wire: the payload, its header (2 bytes, the longer length if any) and the 4-byte mask. */
+const wireBytes = (payload: number) => payload + 6 + (payload > 65_535 ? 8 : payload > 125 ? 2 : 0);
 
 /** The key from Authorization: Bearer, or from the browser's key subprotocol. */
 function presentedKey(request: IncomingMessage): string | undefined {

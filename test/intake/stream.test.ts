@@ -115,7 +115,7 @@ describe("GET /v1/rides/stream", () => {
       expect(await storedCount([2_070_100])).toBe(0);
 
       stream.send({ seq: 4, rides: Array.from({ length: 30 }, (_, i) => ride({ id: 2_070_200 + i })) });
-      expect(await stream.closed).toEqual({ code: 1009, reason: "a frame over 8192 bytes (2 × BODY_LIMIT_BYTES) is not read; frames hold at most 4096" });
+      expect(await stream.closed).toEqual({ code: 1009, reason: "a frame over 8192 bytes is not read; a frame holds at most BODY_LIMIT_BYTES (4096)" });
       expect(small.memoryBudget.reserved()).toBe(0);
     } finally {
       await small.stop();
