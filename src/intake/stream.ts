@@ -457,7 +457,11 @@ export type StreamIntake = ReturnType<typeof createStreamIntake>;
 
 const SHUTTING_DOWN = "the service is shutting down; resend what was not acknowledged on a new connection";
 
-/** Bytes of a client's frame on the wire: the payload, its header (2 bytes, the longer length if any) and the 4-byte mask. */
+/**
+ * Bytes of a client's frame on the wire: the payload, its header (2 bytes, the longer
+ * length if any) and the 4-byte mask. A message sent in fragments has a header per
+ * fragment: the others stay counted until the stream closes, an overestimate of a few bytes.
+ */
 const wireBytes = (payload: number) => payload + 6 + (payload > 65_535 ? 8 : payload > 125 ? 2 : 0);
 
 /** The key from Authorization: Bearer, or from the browser's key subprotocol. */
