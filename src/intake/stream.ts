@@ -410,7 +410,7 @@ export function createStreamIntake(options: StreamOptions) {
 
   /** Takes no more frames; the answers owed are still sent, then the close. */
   function closeAfterAnswers(stream: Stream, code: number, reason: string) {
-    stream.closing ??= { code, reason };
+    stream.closing ??= { code, reason: fitReason(reason) };
     stream.ws.pause();
     sendAnswers(stream);
   }
@@ -454,6 +454,19 @@ export function createStreamIntake(options: StreamOptions) {
 }
 
 export type StreamIntake = ReturnType<typeof createStreamIntake>;
+
+/** A close reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5; ws throws past it): a longer one is cut, on a character. */
+const MAX_REASON_BYTES = 123;
+
+function fitReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason;
+  let cut = "";
+  for (const ch of reason) {
+    if (Buffer.byteLength(cut + ch + "…") > MAX_REASON_BYTES) break;
+    cut += ch;
+  }
+  return `${cut}…`;
+}
 
 const SHUTTING_DOWN = "the service is shutting down; resend what was not acknowledged on a new connection";
 
@@ -509,7 +522,7 @@ function readFrame(text: string, lastSeq: number, tooLarge: boolean): Frame {
     throw new ProtocolError(CLOSE.badSeq, `seq must be a whole number of at least 0, got ${JSON.stringify(seq).slice(0, 20)}`);
   }
   const lost = lostValue(seqText);
-  if (lost) throw new ProtocolError(CLOSE.badSeq, `seq ${lost}: send it as a whole number`.slice(0, 120));
+  if (lost) throw new ProtocolError(CLOSE.badSeq, `seq ${lost}: send it as a whole number`);
   if (seq <= lastSeq) throw new ProtocolError(CLOSE.badSeq, `seq ${seq} is not greater than the previous frame's ${lastSeq}`);
   if (tooLarge) return { seq, tooLarge };
   const unknown = [...members.keys()].find((key) => key !== "seq" && key !== "rides");
@@ -546,7 +559,7 @@ function frameMembers(text: string): Map<string, string> {
       if (text.charCodeAt(at) !== 0x3a) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
       const start = skipSpace(text, at + 1);
       const end = valueEnd(text, start);
-      if (members.has(key)) throw new ProtocolError(CLOSE.unreadable, `a frame gives its field "${key.slice(0, 40)}" twice: send seq and rides once each`);
+      if (members.has(key)) throw new ProtocolError(CLOSE.unreadable, `a frame gives its field "${key}" twice: send seq and rides once each`);
       members.set(key, text.slice(start, end));
       at = skipSpace(text, end);
       const next = text.charCodeAt(at);

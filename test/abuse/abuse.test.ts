@@ -279,6 +279,7 @@ const FRAMES: FrameCase[] = [
   { name: "a frame over twice BODY_LIMIT_BYTES", frame: `{"seq":2,"rides":[${hostile(62)}],"pad":"${"x".repeat(140_000)}"}`, close: { code: 1009, reason: "a frame over 131072 bytes is not read; a frame holds at most BODY_LIMIT_BYTES (65536)" } },
   { name: "a frame that gives seq twice", frame: `{"seq":1,"rides":[${hostile(63)}],"seq":2}`, close: { code: 1007, reason: 'a frame gives its field "seq" twice: send seq and rides once each' } },
   { name: "a frame that gives rides twice", frame: `{"seq":2,"rides":[${hostile(64)}],"rides":[]}`, close: { code: 1007, reason: 'a frame gives its field "rides" twice: send seq and rides once each' } },
+  { name: "a frame that gives a long non-ASCII field twice", frame: `{"seq":2,"${"ключ".repeat(20)}":1,"${"ключ".repeat(20)}":2,"rides":[${hostile(69)}]}`, close: { code: 1007, reason: /^a frame gives its field "(ключ)+к?л?ю?…$/ } },
   { name: "a seq that would lose its value", frame: `{"seq":2.0000000000000001,"rides":[${hostile(65)}]}`, close: { code: 1008, reason: "seq 2.0000000000000001 would be read as 2: send it as a whole number" } },
   { name: "a frame with junk after it", frame: `{"seq":2,"rides":[${hostile(66)}]} {"seq":3}`, close: { code: 1007, reason: "a frame is not valid JSON: send {seq, rides} as JSON text" } },
   { name: "a frame whose rides are not valid JSON", frame: `{"seq":2,"rides":[{"id":1,}]}`, close: { code: 1007, reason: "a frame is not valid JSON: send {seq, rides} as JSON text" } },
