@@ -76,9 +76,11 @@ const LEGEND = `How to read it:
   until taken; the ack columns are each sender's time to its 202, peak RSS is the point.
 - burst: 100-ride POSTs at 100/s for 60 s, then 10/s for 30 s (open loop); drain = last commit of a burst ride
   minus the end of the burst; peak backlog sampled from staging every 250 ms.
-- stream: 64 WebSocket streams (bench/load/stream.ts, own process), each keeping 4 one-ride frames unanswered,
-  against autocannon's 64 connections of one-ride JSON POSTs, each on a service of its own, in the order POST,
-  stream, stream, POST (5 s each); ack = from a frame's send to its ack (POST: to its 202).
+- stream: 64 WebSocket streams (bench/load/stream.ts, own process), each keeping 1, 4 or 16 one-ride frames
+  unanswered (4 is the scenario's row; 1 and 16 show the trade-off: more in flight share bigger group commits
+  and wait longer for their acks), against autocannon's 64 connections of one-ride JSON POSTs, each on a
+  service of its own, in the order POST, ×1, ×4, ×16, ×16, ×4, ×1, POST (5 s each); ack = from a frame's send
+  to its ack (POST: to its 202).
 - mover: the mover alone (no HTTP), as the service runs it, on two databases holding the same year of
   stored rides, one of them also a ride with id 2^53−1 (the largest a ride may have); rounds of fresh
   100-ride jobs are staged, then timed from the first chunk until staging is empty, in the order plain,

@@ -12,9 +12,9 @@ export function createMemoryBudget(limitBytes: number) {
     limitBytes,
     /** Bytes reserved right now. */
     reserved: () => reserved,
-    /** Why bytes were refused, for the 503 of a request or a stream frame (`what`). */
-    refusal: (what: "request" | "frame") =>
-      `the service already holds ${reserved} bytes of request bodies (INTAKE_MEMORY_BUDGET_BYTES ${limitBytes}); nothing from this ${what} was accepted, retry later`,
+    /** Why a request's bytes were refused, for its 503. */
+    refusal: () =>
+      `the service already holds ${reserved} bytes of request bodies (INTAKE_MEMORY_BUDGET_BYTES ${limitBytes}); nothing from this request was accepted, retry later`,
     /** Reserves bytes if they fit, and returns how to give them back; undefined if they do not fit. */
     tryReserve(bytes: number): Release | undefined {
       if (bytes < 0 || reserved + bytes > limitBytes) return undefined;

@@ -17,7 +17,7 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
   const overBudget = () =>
     new Problem(
       503,
-      budget.refusal("request"),
+      budget.refusal(),
       {},
       // The body is left unread, so the connection cannot carry another request.
       { "retry-after": String(RETRY_AFTER_SECONDS), connection: "close" },

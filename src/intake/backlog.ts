@@ -8,25 +8,32 @@ const REFRESH_MS = 200;
 /**
  * The cap on rides waiting in staging (all processes): beyond it intake answers 503 +
  * Retry-After, so a mover that cannot keep up slows senders down instead of letting
- * staging grow without bound. One query per REFRESH_MS at most, however many requests.
+ * staging grow without bound. One query per REFRESH_MS / 2 at most, however many requests.
  */
 export function createBacklog(pool: pg.Pool, maxRides: number) {
   let staged = 0;
   let checkedAt = 0;
   let refreshing: Promise<void> | undefined;
 
+  function refresh(): Promise<void> {
+    refreshing ??= stagedRides(pool)
+      .then((rides) => {
+        staged = rides;
+        checkedAt = Date.now();
+      })
+      .finally(() => {
+        refreshing = undefined;
+      });
+    return refreshing;
+  }
+
   async function current(): Promise<number> {
-    if (Date.now() - checkedAt > REFRESH_MS) {
-      refreshing ??= stagedRides(pool)
-        .then((rides) => {
-          staged = rides;
-          checkedAt = Date.now();
-        })
-        .finally(() => {
-          refreshing = undefined;
-        });
-      await refreshing;
-    }
+    const age = Date.now() - checkedAt;
+    if (age > REFRESH_MS) await refresh();
+    // Read again ahead of time while requests keep coming: the sum over staging takes
+    // milliseconds when staging is long, and every request arriving meanwhile would wait
+    // for it. An error here is left to the next wait (or the staging) to meet.
+    else if (age > REFRESH_MS / 2 && !refreshing) refresh().catch(() => {});
     return staged;
   }
 

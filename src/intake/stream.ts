@@ -3,18 +3,20 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Hono } from "hono";
 import { describeRoute } from "hono-openapi";
-import { type WebSocket, WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import { type ApiKey, keyScopes } from "../auth/api-keys.ts";
 import { isTimeZone, type StreamLimits } from "../config.ts";
 import { problem as problemDoc } from "../docs/openapi.ts";
-import type { MemoryBudget } from "../http/memory-budget.ts";
+import type { MemoryBudget, Release } from "../http/memory-budget.ts";
 import type { RidesWindow } from "../retention/rides-window.ts";
 import { knownProblem, Problem, problemBody, RETRY_AFTER_SECONDS, UNEXPECTED } from "../http/problem.ts";
 import type { Job } from "../jobs/store.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { checkCandidates, type Ride, TooManyRides, UnreadableBody } from "../rides/index.ts";
-import { MAX_JSON_DEPTH, scanJson } from "../rides/formats/json-text.ts";
+import type { Candidate } from "../rides/formats/index.ts";
+import { parseJson } from "../rides/formats/json.ts";
+import { closingQuote, lostValue, MAX_JSON_DEPTH } from "../rides/formats/json-text.ts";
 import type { Backlog } from "./backlog.ts";
 import type { JobEvents } from "./job-events.ts";
 import { MAX_JOBS_PER_STATEMENT, MAX_RIDES_PER_STATEMENT, type StagedJob, type Stager } from "./stager.ts";
@@ -32,7 +34,17 @@ export const CLOSE = {
   binary: 1003,
   unreadable: 1007,
   badSeq: 1008,
+  tooLarge: 1009,
+  overBudget: 1013,
 } as const;
+
+/**
+ * ws cannot skip a payload, only read it whole or close the stream: a frame up to this
+ * many times BODY_LIMIT_BYTES is read (held in memory at most once per stream) so that it
+ * gets its 413 error frame and the stream goes on; a bigger one closes the stream with 1009
+ * as its header arrives, before it is buffered.
+ */
+export const FRAME_HARD_CAP_FACTOR = 2;
 
 export type StreamOptions = {
   stager: Stager;
@@ -66,6 +78,12 @@ type Stream = {
   /** Frames read whose answers are not yet written to the socket: the flow-control count. */
   inFlight: number;
   lastSeq: number;
+  /**
+   * Bytes read from the socket that are not yet a whole frame, held in the memory budget
+   * like a chunked POST body as it arrives; a whole frame then holds its own bytes.
+   */
+  arriving: number;
+  arrivingHeld?: Release;
   lastFrameAt: number;
   lastPingAt: number;
   awaitingPong: boolean;
@@ -102,10 +120,20 @@ export function createStreamIntake(options: StreamOptions) {
   const scopesOf = keyScopes(options.apiKeys);
   const streams = new Set<Stream>();
   let lastClosed: (() => void) | undefined;
+  // ws reads maxPayload as a 32-bit integer.
+  const hardCapBytes = Math.min(FRAME_HARD_CAP_FACTOR * bodyLimitBytes, 2 ** 31 - 1);
+  const overBudgetReason = `frames and bodies fill INTAKE_MEMORY_BUDGET_BYTES (${memoryBudget.limitBytes}): resend what was not acknowledged later`;
+  const tooLargeReason = `a frame over ${hardCapBytes} bytes is not read; a frame holds at most BODY_LIMIT_BYTES (${bodyLimitBytes})`;
+  /** ws closes a frame over maxPayload itself, with 1009 and no reason: this gives it one. */
+  class StreamSocket extends WebSocket {
+    override close(code?: number, reason?: string | Buffer) {
+      super.close(code, code === CLOSE.tooLarge && reason === undefined ? tooLargeReason : reason);
+    }
+  }
   const wss = new WebSocketServer({
     noServer: true,
-    // A bigger frame is closed with 1009 by ws as its header arrives: it is never buffered.
-    maxPayload: bodyLimitBytes,
+    WebSocket: StreamSocket,
+    maxPayload: hardCapBytes,
     perMessageDeflate: false,
     clientTracking: false,
     // Checked in takeFrame instead, so the frames before a bad one are still answered.
@@ -166,17 +194,33 @@ export function createStreamIntake(options: StreamOptions) {
   function open(ws: WebSocket, socket: Duplex, zone: string, requestId: string) {
     const now = Date.now();
     const stream: Stream = {
-      ws, socket, corked: false, zone, requestId, queue: [], inFlight: 0, lastSeq: -1, lastFrameAt: now, lastPingAt: now,
+      ws, socket, corked: false, zone, requestId, queue: [], inFlight: 0, lastSeq: -1, arriving: 0, lastFrameAt: now, lastPingAt: now,
       awaitingPong: false, openJobs: new Set(), toStage: [], staging: false,
     };
     streams.add(stream);
     metrics.stream.opened();
     log.info({ request_id: requestId }, "stream opened");
-    ws.on("message", (data: Buffer, isBinary) => takeFrame(stream, data, isBinary));
-    ws.on("pong", () => (stream.awaitingPong = false));
-    ws.on("error", (error) => log.info({ request_id: requestId, error: error.message }, "stream error"));
+    // Before ws's own listener, so a chunk is held before the frames in it are taken.
+    const onData = (chunk: Buffer) => holdArriving(stream, chunk.length);
+    socket.prependListener("data", onData);
+    ws.on("message", (data: Buffer, isBinary) => {
+      holdArriving(stream, -wireBytes(data.length));
+      takeFrame(stream, data, isBinary);
+    });
+    ws.on("ping", (data: Buffer) => holdArriving(stream, -wireBytes(data.length)));
+    ws.on("pong", (data: Buffer) => {
+      holdArriving(stream, -wireBytes(data.length));
+      stream.awaitingPong = false;
+    });
+    ws.on("error", (error) => {
+      // ws reads no more (a frame past the hard cap, a broken frame): nothing arriving is held.
+      socket.off("data", onData);
+      holdArriving(stream, -stream.arriving);
+      log.info({ request_id: requestId, error: error.message }, "stream error");
+    });
     ws.once("close", (code) => {
       streams.delete(stream);
+      stream.arrivingHeld?.();
       for (const jobId of stream.openJobs) events.unwatch(jobId);
       metrics.stream.closed(code);
       log.info({ request_id: requestId, code }, "stream closed");
@@ -187,6 +231,18 @@ export function createStreamIntake(options: StreamOptions) {
   }
 
   /**
+   * Moves the bytes held for what is arriving by `change`. What does not fit in the
+   * budget is refused as a POST body is (503, the connection closed, the body unread):
+   * the stream takes no more frames and closes with 1013 once it has answered the ones it took.
+   */
+  function holdArriving(stream: Stream, change: number) {
+    stream.arriving = Math.max(0, stream.arriving + change);
+    stream.arrivingHeld?.();
+    stream.arrivingHeld = stream.arriving === 0 ? undefined : memoryBudget.tryReserve(stream.arriving);
+    if (stream.arriving > 0 && !stream.arrivingHeld) closeAfterAnswers(stream, CLOSE.overBudget, overBudgetReason);
+  }
+
+  /**
    * Everything one frame goes through, in one place: protocol checks, read, validate,
    * backlog, stage. Its answer takes the frame's place in the stream's order.
    */
@@ -194,10 +250,10 @@ export function createStreamIntake(options: StreamOptions) {
     if (stream.closing) return;
     const readAt = performance.now();
     stream.lastFrameAt = Date.now();
-    let frame: { seq: number; rides: unknown; unknown?: string };
+    let frame: Frame;
     try {
       if (isBinary) throw new ProtocolError(CLOSE.binary, "binary frames are not taken: send {seq, rides} as a text frame");
-      frame = readFrame(decodeText(data), stream.lastSeq);
+      frame = readFrame(decodeText(data), stream.lastSeq, data.length > bodyLimitBytes);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       closeAfterAnswers(stream, error.code, error.message);
@@ -209,33 +265,29 @@ export function createStreamIntake(options: StreamOptions) {
     stream.inFlight++;
     // Past the bound the socket is not read: TCP pushes back on the sender.
     if (stream.inFlight >= limits.maxInFlight) stream.ws.pause();
-    void answer(stream, frame, data.length).then((result) => {
+    // Its bytes were held as they arrived and given back just before, so they fit. A frame too large is dropped at once.
+    const held = frame.tooLarge ? undefined : memoryBudget.tryReserve(data.length)!;
+    void answer(stream, frame, held).then((result) => {
       pending.answer = result;
       sendAnswers(stream);
     });
   }
 
-  /** `bytes` of the frame are held in the memory budget shared with POST bodies until its rides are staged or refused. */
-  async function answer(stream: Stream, frame: { seq: number; rides: unknown; unknown?: string }, bytes: number): Promise<Answer> {
-    const { seq } = frame;
-    const offered = Array.isArray(frame.rides) ? frame.rides.length : 0;
+  /** The frame's bytes stay `held` in the memory budget shared with POST bodies until its rides are staged or refused. */
+  async function answer(stream: Stream, frame: Frame, held: Release | undefined): Promise<Answer> {
+    const { seq, rides } = frame;
+    const offered = rides?.length ?? 0;
     let rejected: ReturnType<typeof checkCandidates>["rejected"] = [];
-    const release = memoryBudget.tryReserve(bytes);
     try {
-      if (!release) {
-        throw new Problem(
-          503,
-          memoryBudget.refusal("frame"),
-          {},
-          { "retry-after": String(RETRY_AFTER_SECONDS) },
-        );
+      if (frame.tooLarge) {
+        throw new Problem(413, `the frame is larger than ${bodyLimitBytes} bytes (BODY_LIMIT_BYTES); split its rides over more frames`);
       }
       if (frame.unknown) throw new Problem(400, `frame field "${frame.unknown}": is not a known field (seq, rides)`);
-      if (!Array.isArray(frame.rides)) throw new Problem(400, "frame field \"rides\": must be an array of rides");
+      if (!rides) throw new Problem(400, "frame field \"rides\": must be an array of rides");
       const keptFrom = await ridesWindow();
       let read: ReturnType<typeof checkCandidates>;
       try {
-        read = checkCandidates(frame.rides.map((input) => ({ input })), stream.zone, maxRidesPerRequest, keptFrom);
+        read = checkCandidates(rides, stream.zone, maxRidesPerRequest, keptFrom);
       } catch (error) {
         if (error instanceof UnreadableBody) throw new Problem(400, error.message);
         if (error instanceof TooManyRides) throw new Problem(413, error.message);
@@ -268,7 +320,7 @@ export function createStreamIntake(options: StreamOptions) {
       const refused = problem.status === 422 ? 0 : offered;
       return { text: JSON.stringify({ seq, error: body }), outcome: String(problem.status), rides: { accepted: 0, rejected: rejected.length, refused } };
     } finally {
-      release?.();
+      held?.();
     }
   }
 
@@ -359,7 +411,7 @@ export function createStreamIntake(options: StreamOptions) {
 
   /** Takes no more frames; the answers owed are still sent, then the close. */
   function closeAfterAnswers(stream: Stream, code: number, reason: string) {
-    stream.closing ??= { code, reason };
+    stream.closing ??= { code, reason: fitReason(reason) };
     stream.ws.pause();
     sendAnswers(stream);
   }
@@ -404,7 +456,27 @@ export function createStreamIntake(options: StreamOptions) {
 
 export type StreamIntake = ReturnType<typeof createStreamIntake>;
 
+/** A close reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5; ws throws past it): a longer one is cut, on a character. */
+const MAX_REASON_BYTES = 123;
+
+function fitReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason;
+  let cut = "";
+  for (const ch of reason) {
+    if (Buffer.byteLength(cut + ch + "…") > MAX_REASON_BYTES) break;
+    cut += ch;
+  }
+  return `${cut}…`;
+}
+
 const SHUTTING_DOWN = "the service is shutting down; resend what was not acknowledged on a new connection";
+
+/**
+ * Bytes of a client's frame on the wire: the payload, its header (2 bytes, the longer
+ * length if any) and the 4-byte mask. A message sent in fragments has a header per
+ * fragment: the others stay counted until the stream closes, an overestimate of a few bytes.
+ */
+const wireBytes = (payload: number) => payload + 6 + (payload > 65_535 ? 8 : payload > 125 ? 2 : 0);
 
 /** The key from Authorization: Bearer, or from the browser's key subprotocol. */
 function presentedKey(request: IncomingMessage): string | undefined {
@@ -425,27 +497,126 @@ function decodeText(data: Buffer): string {
   }
 }
 
-/** A text frame → {seq, rides}; a frame that breaks the protocol closes the stream. */
-function readFrame(text: string, lastSeq: number): { seq: number; rides: unknown; unknown?: string } {
-  if (scanJson(text, { inArray: false }).tooDeep) {
-    throw new ProtocolError(CLOSE.unreadable, `a frame is not {seq, rides}: it nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep`);
-  }
-  let value: unknown;
+/**
+ * A frame as read: its seq, and its rides read by the JSON reader of POST /v1/rides (so
+ * a key sent twice or a number that would lose its value rejects the ride with its
+ * reason, as in a body), or what keeps it from being taken (an unknown field, rides that
+ * are not an array, a frame over BODY_LIMIT_BYTES, whose rides are not read at all).
+ */
+type Frame = { seq: number; rides?: Candidate[]; unknown?: string; tooLarge?: boolean };
+
+const NOT_JSON = "a frame is not valid JSON: send {seq, rides} as JSON text";
+const TOO_DEEP = `a frame is not {seq, rides}: it nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep`;
+
+/** A text frame → its seq and rides; a frame that breaks the protocol closes the stream. */
+function readFrame(text: string, lastSeq: number, tooLarge: boolean): Frame {
+  const members = frameMembers(text);
+  const seqText = members.get("seq");
+  if (seqText === undefined) throw new ProtocolError(CLOSE.badSeq, "a frame has no seq: every frame needs an increasing whole number seq");
+  let seq: unknown;
   try {
-    value = JSON.parse(text);
+    seq = JSON.parse(seqText);
   } catch {
-    throw new ProtocolError(CLOSE.unreadable, "a frame is not valid JSON: send {seq, rides} as JSON text");
+    throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ProtocolError(CLOSE.unreadable, "a frame must be a JSON object {seq, rides}");
-  }
-  const { seq, rides, ...rest } = value as Record<string, unknown>;
-  if (seq === undefined) throw new ProtocolError(CLOSE.badSeq, "a frame has no seq: every frame needs an increasing whole number seq");
   if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
     throw new ProtocolError(CLOSE.badSeq, `seq must be a whole number of at least 0, got ${JSON.stringify(seq).slice(0, 20)}`);
   }
+  const lost = lostValue(seqText);
+  if (lost) throw new ProtocolError(CLOSE.badSeq, `seq ${lost}: send it as a whole number`);
   if (seq <= lastSeq) throw new ProtocolError(CLOSE.badSeq, `seq ${seq} is not greater than the previous frame's ${lastSeq}`);
-  return { seq, rides, unknown: Object.keys(rest)[0] };
+  if (tooLarge) return { seq, tooLarge };
+  const unknown = [...members.keys()].find((key) => key !== "seq" && key !== "rides");
+  if (unknown !== undefined) return { seq, unknown };
+  const ridesText = members.get("rides");
+  if (ridesText?.charCodeAt(0) !== 0x5b) return { seq };
+  try {
+    return { seq, rides: parseJson(ridesText) };
+  } catch (error) {
+    if (error instanceof UnreadableBody) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+    throw error;
+  }
+}
+
+/**
+ * The members of a frame's object, each key with its value's text, found without
+ * parsing the values: the rides are then read as a POST body is, and a frame too large
+ * to be taken still tells its seq. Checks the grammar around the members, a key given
+ * twice and the nesting depth; each value's own grammar is checked when it is parsed.
+ */
+function frameMembers(text: string): Map<string, string> {
+  let at = skipSpace(text, 0);
+  if (text.charCodeAt(at) !== 0x7b) throw new ProtocolError(CLOSE.unreadable, "a frame must be a JSON object {seq, rides}");
+  const members = new Map<string, string>();
+  at = skipSpace(text, at + 1);
+  if (text.charCodeAt(at) === 0x7d) at++;
+  else {
+    for (;;) {
+      if (text.charCodeAt(at) !== 0x22) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+      const keyEnd = closingQuote(text, at);
+      if (keyEnd >= text.length) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+      const key = memberKey(text.slice(at + 1, keyEnd));
+      at = skipSpace(text, keyEnd + 1);
+      if (text.charCodeAt(at) !== 0x3a) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+      const start = skipSpace(text, at + 1);
+      const end = valueEnd(text, start);
+      if (members.has(key)) throw new ProtocolError(CLOSE.unreadable, `a frame gives its field "${key}" twice: send seq and rides once each`);
+      members.set(key, text.slice(start, end));
+      at = skipSpace(text, end);
+      const next = text.charCodeAt(at);
+      if (next === 0x7d) {
+        at++;
+        break;
+      }
+      if (next !== 0x2c) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+      at = skipSpace(text, at + 1);
+    }
+  }
+  if (skipSpace(text, at) !== text.length) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+  return members;
+}
+
+/** Where the value starting at `at` ends: after its closing quote or bracket, or where a number or literal stops. */
+function valueEnd(text: string, at: number): number {
+  const first = text.charCodeAt(at);
+  if (first === 0x22) {
+    const end = closingQuote(text, at);
+    if (end >= text.length) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+    return end + 1;
+  }
+  if (first === 0x7b || first === 0x5b) {
+    // The frame's object is the first level.
+    let depth = 1;
+    for (let i = at; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
+      if (ch === 0x22) i = closingQuote(text, i);
+      else if (ch === 0x7b || ch === 0x5b) {
+        if (++depth > MAX_JSON_DEPTH) throw new ProtocolError(CLOSE.unreadable, TOO_DEEP);
+      } else if ((ch === 0x7d || ch === 0x5d) && --depth === 1) return i + 1;
+    }
+    throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+  }
+  let end = at;
+  while (end < text.length && !isDelimiter(text.charCodeAt(end))) end++;
+  if (end === at) throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+  return end;
+}
+
+const isSpace = (ch: number) => ch === 0x20 || ch === 0x0a || ch === 0x0d || ch === 0x09;
+const isDelimiter = (ch: number) => isSpace(ch) || ch === 0x2c || ch === 0x7d || ch === 0x5d;
+
+function skipSpace(text: string, at: number): number {
+  while (at < text.length && isSpace(text.charCodeAt(at))) at++;
+  return at;
+}
+
+function memberKey(raw: string): string {
+  if (!raw.includes("\\")) return raw;
+  try {
+    return JSON.parse(`"${raw}"`);
+  } catch {
+    throw new ProtocolError(CLOSE.unreadable, NOT_JSON);
+  }
 }
 
 /** Answers a refused upgrade as plain HTTP, problem+json, and lets the client read it before the socket goes. */

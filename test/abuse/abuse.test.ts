@@ -256,7 +256,15 @@ const HANDSHAKES: HandshakeCase[] = [
 ];
 
 /** A frame after a valid one (seq 1), and what the stream does with it. */
-type FrameCase = { name: string; frame: string | Buffer; binary?: boolean; close?: { code: number; reason: string | RegExp }; error?: { status: number; detail: string | RegExp } };
+type FrameCase = {
+  name: string;
+  frame: string | Buffer;
+  binary?: boolean;
+  close?: { code: number; reason: string | RegExp };
+  error?: { status: number; detail: string | RegExp };
+  /** For 422: the first rejected ride's first error. */
+  rideError?: { path: string; message: string };
+};
 
 const STREAM_FIRST_ID = 960_000;
 const hostile = (n: number) => one({ id: STREAM_FIRST_ID + 500 + n });
@@ -268,7 +276,14 @@ const FRAMES: FrameCase[] = [
   { name: "a frame nested 30,000 deep", frame: `{"seq":2,"rides":${"[".repeat(30_000)}${"]".repeat(30_000)}}`, close: { code: 1007, reason: "a frame is not {seq, rides}: it nests arrays or objects more than 8 levels deep" } },
   { name: "a frame of invalid UTF-8", frame: Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]), close: { code: 1007, reason: "a text frame is not valid UTF-8" } },
   { name: "a binary frame", frame: Buffer.from(`{"seq":2,"rides":[${hostile(3)}]}`), binary: true, close: { code: 1003, reason: "binary frames are not taken: send {seq, rides} as a text frame" } },
-  { name: "a frame over BODY_LIMIT_BYTES", frame: `{"seq":2,"rides":[${Array.from({ length: 40 }, (_, i) => hostile(10 + i)).join(",")}],"pad":"${"x".repeat(70_000)}"}`, close: { code: 1009, reason: "" } },
+  { name: "a frame over BODY_LIMIT_BYTES", frame: `{"seq":2,"rides":[${Array.from({ length: 40 }, (_, i) => hostile(10 + i)).join(",")}],"pad":"${"x".repeat(70_000)}"}`, error: { status: 413, detail: "the frame is larger than 65536 bytes (BODY_LIMIT_BYTES); split its rides over more frames" } },
+  { name: "a frame over twice BODY_LIMIT_BYTES", frame: `{"seq":2,"rides":[${hostile(62)}],"pad":"${"x".repeat(140_000)}"}`, close: { code: 1009, reason: "a frame over 131072 bytes is not read; a frame holds at most BODY_LIMIT_BYTES (65536)" } },
+  { name: "a frame that gives seq twice", frame: `{"seq":1,"rides":[${hostile(63)}],"seq":2}`, close: { code: 1007, reason: 'a frame gives its field "seq" twice: send seq and rides once each' } },
+  { name: "a frame that gives rides twice", frame: `{"seq":2,"rides":[${hostile(64)}],"rides":[]}`, close: { code: 1007, reason: 'a frame gives its field "rides" twice: send seq and rides once each' } },
+  { name: "a frame that gives a long non-ASCII field twice", frame: `{"seq":2,"${"ключ".repeat(20)}":1,"${"ключ".repeat(20)}":2,"rides":[${hostile(69)}]}`, close: { code: 1007, reason: /^a frame gives its field "(ключ)+к?л?ю?…$/ } },
+  { name: "a seq that would lose its value", frame: `{"seq":2.0000000000000001,"rides":[${hostile(65)}]}`, close: { code: 1008, reason: "seq 2.0000000000000001 would be read as 2: send it as a whole number" } },
+  { name: "a frame with junk after it", frame: `{"seq":2,"rides":[${hostile(66)}]} {"seq":3}`, close: { code: 1007, reason: "a frame is not valid JSON: send {seq, rides} as JSON text" } },
+  { name: "a frame whose rides are not valid JSON", frame: `{"seq":2,"rides":[{"id":1,}]}`, close: { code: 1007, reason: "a frame is not valid JSON: send {seq, rides} as JSON text" } },
   { name: "a frame without seq", frame: `{"rides":[${hostile(4)}]}`, close: { code: 1008, reason: "a frame has no seq: every frame needs an increasing whole number seq" } },
   { name: "a seq that is text", frame: `{"seq":"2","rides":[${hostile(5)}]}`, close: { code: 1008, reason: 'seq must be a whole number of at least 0, got "2"' } },
   { name: "a negative seq", frame: `{"seq":-1,"rides":[${hostile(6)}]}`, close: { code: 1008, reason: "seq must be a whole number of at least 0, got -1" } },
@@ -283,6 +298,9 @@ const FRAMES: FrameCase[] = [
   { name: "a frame over MAX_RIDES_PER_REQUEST", frame: `{"seq":2,"rides":[${Array.from({ length: 51 }, (_, i) => one({ id: i + 1 })).join(",")}]}`, error: { status: 413, detail: "the body holds 51 rides; at most 50 are taken per request" } },
   { name: "a frame of numbers", frame: '{"seq":2,"rides":[1,2]}', error: { status: 422, detail: invalid(2) } },
   { name: "a frame of SQL", frame: `{"seq":2,"rides":[${one({ id: "1; DROP TABLE rides; --" })}]}`, error: { status: 422, detail: invalid(1) } },
+  // Read as a POST body is: JSON.parse alone would keep the last copy of the key, or 1 for the number.
+  { name: "a frame whose ride gives a field twice", frame: `{"seq":2,"rides":[${hostile(67).replace("{", '{"user_id":1,')}]}`, error: { status: 422, detail: invalid(1) }, rideError: { path: "user_id", message: "appears more than once in the ride; send each field once" } },
+  { name: "a frame whose ride holds a number that loses its value", frame: `{"seq":2,"rides":[${hostile(68).replace(/"user_id":\d+/, '"user_id":0.99999999999999999')}]}`, error: { status: 422, detail: invalid(1) }, rideError: { path: "user_id", message: "0.99999999999999999 would be read as 1" } },
 ];
 
 describe("the stream's abuse corpus", () => {
@@ -346,7 +364,8 @@ describe("the stream's abuse corpus", () => {
       } else {
         await stream.until((messages) => messages.filter((m) => "seq" in m).length === 3);
         const refusal = stream.refusals()[0];
-        results.push({ name: c.name, acks: stream.acks().map((ack) => ack.seq), error: { status: refusal?.error.status, detail: refusal?.error.detail, seq: refusal?.seq } });
+        const rideError = refusal?.error.rejected?.[0]?.errors[0];
+        results.push({ name: c.name, acks: stream.acks().map((ack) => ack.seq), error: { status: refusal?.error.status, detail: refusal?.error.detail, seq: refusal?.seq }, ...(c.rideError && { rideError }) });
         stream.ws.close(1000);
       }
     }
@@ -356,7 +375,7 @@ describe("the stream's abuse corpus", () => {
         c.close
           // A frame too big is closed by ws as its header arrives, before the ack of seq 1 can go out.
           ? { name: c.name, acks: c.close.code === 1009 ? expect.any(Array) : [1], answers: expect.any(Number), close: { code: c.close.code, reason: text(c.close.reason) } }
-          : { name: c.name, acks: [1, 100], error: { status: c.error!.status, detail: text(c.error!.detail), seq: 2 } },
+          : { name: c.name, acks: [1, 100], error: { status: c.error!.status, detail: text(c.error!.detail), seq: 2 }, ...(c.rideError && { rideError: c.rideError }) },
       ),
     );
     const stored = await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM rides WHERE id >= $1 + 500 AND id < $1 + 1000", [STREAM_FIRST_ID]);

@@ -156,7 +156,24 @@ describe("memory budget", () => {
   });
   afterAll(() => service?.stop());
 
-  it("shares INTAKE_MEMORY_BUDGET_BYTES with POST bodies: a frame past it gets a 503 error frame, and is taken once the budget frees", async () => {
+  it("holds a frame's bytes in INTAKE_MEMORY_BUDGET_BYTES from the first that arrive, shared with POST bodies, until its rides are staged", async () => {
+    const client = await rawStream(service.url);
+    const frame = Buffer.from(`${JSON.stringify({ seq: 1, rides: [ride({ id: 5_200_001 })] })}${" ".repeat(3_000)}`);
+    const head = Buffer.from([0x81, 0x80 | 126, frame.length >> 8, frame.length & 0xff, 0, 0, 0, 0]);
+    // All but the last 100 bytes: a frame on its way.
+    client.socket.write(Buffer.concat([head, frame.subarray(0, frame.length - 100)]));
+    await vi.waitFor(() => expect(service.memoryBudget.reserved()).toBe(head.length + frame.length - 100));
+    const posted = await fetch(`${service.url}/v1/rides`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ride({ id: 5_200_002, pad: "x".repeat(1_000) })) });
+    expect(posted.status).toBe(503);
+    expect((await posted.json()).detail).toMatch(/INTAKE_MEMORY_BUDGET_BYTES 4096\); nothing from this request was accepted/);
+
+    client.socket.write(frame.subarray(frame.length - 100));
+    await vi.waitFor(() => expect(client.messages.filter((m) => "seq" in m)).toEqual([expect.objectContaining({ seq: 1, accepted: 1 })]));
+    expect(service.memoryBudget.reserved()).toBe(0);
+    client.socket.destroy();
+  });
+
+  it("closes a stream with 1013 when the frame arriving does not fit in the budget: nothing from it taken, a new stream takes it once the budget frees", async () => {
     // A POST that declares 4,000 bytes and stalls holds them in the budget.
     const stalled = request(`${service.url}/v1/rides`, { method: "POST", headers: { "content-type": "application/json", "content-length": "4000" } });
     stalled.on("error", () => {});
@@ -164,17 +181,17 @@ describe("memory budget", () => {
     await vi.waitFor(() => expect(service.memoryBudget.reserved()).toBe(4000));
 
     const stream = await openTestStream(service.url);
-    stream.send({ seq: 1, rides: [ride({ id: 5_200_001 })] });
-    await stream.until((messages) => messages.length === 1);
-    expect(stream.refusals()[0]).toMatchObject({ seq: 1, error: { status: 503, retry_after: 2 } });
-    expect(stream.refusals()[0].error.detail).toMatch(/INTAKE_MEMORY_BUDGET_BYTES 4096\); nothing from this frame was accepted/);
+    stream.send({ seq: 1, rides: [ride({ id: 5_300_001 })] });
+    expect(await stream.closed).toEqual({ code: 1013, reason: "frames and bodies fill INTAKE_MEMORY_BUDGET_BYTES (4096): resend what was not acknowledged later" });
+    expect(stream.messages).toEqual([]);
 
     stalled.destroy();
     await vi.waitFor(() => expect(service.memoryBudget.reserved()).toBe(0));
-    stream.send({ seq: 2, rides: [ride({ id: 5_200_001 })] });
-    await stream.until((messages) => messages.length === 2);
-    expect(stream.acks()[0]).toMatchObject({ seq: 2, accepted: 1, rejected: [] });
+    const again = await openTestStream(service.url);
+    again.send({ seq: 1, rides: [ride({ id: 5_300_001 })] });
+    await again.until(() => again.jobs().length === 1);
+    expect(again.acks()).toEqual([expect.objectContaining({ seq: 1, accepted: 1, rejected: [] })]);
     expect(service.memoryBudget.reserved()).toBe(0);
-    stream.ws.close(1000);
+    again.ws.close(1000);
   });
 });

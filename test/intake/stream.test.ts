@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { holdMover } from "../support/locks.ts";
-import { getJson, ride, startTestService } from "../support/service.ts";
+import { getJson, post, ride, startTestService } from "../support/service.ts";
 import { openTestStream } from "../support/stream.ts";
 
 let db: TestDatabase;
@@ -75,6 +75,51 @@ describe("GET /v1/rides/stream", () => {
     await stream.until(() => stream.jobs().length === 1);
     expect(stream.jobs()[0]).toMatchObject({ job_id: ack.job_id, status: "done", stored: 1 });
     stream.ws.close();
+  });
+
+  it("reads a frame's rides as a POST body's: a key sent twice or a number that would lose its value rejects the ride with the same reasons", async () => {
+    const valid = JSON.stringify(ride({ id: 2_060_001 }));
+    const rides = [
+      valid,
+      JSON.stringify(ride({ id: 2_060_002 })).replace("{", '{"user_id":1,'),
+      JSON.stringify(ride({ id: 2_060_003 })).replace(/"from_lat":[\d.]+/, '"from_lat":12.1,"from_lat":12.2'),
+      JSON.stringify(ride({ id: 2_060_004 })).replace(/"user_id":\d+/, '"user_id":0.99999999999999999'),
+      JSON.stringify(ride({ id: 2_060_005 })).replace(/"vehicle_model_id":\d+/, '"vehicle_model_id":1e400'),
+      JSON.stringify(ride({ id: 2_060_006 })).replace('"id":2060006', '"id":9007199254740993'),
+    ];
+    const body = `[${rides.join(",")}]`;
+    const posted = await post(service.url, body, "application/json");
+    expect(posted.status).toBe(202);
+    expect(posted.body.rejected).toHaveLength(5);
+
+    const stream = await openTestStream(service.url);
+    stream.send(`{"seq":1,"rides":${body}}`);
+    await stream.until(() => stream.acks().length === 1);
+    const [ack] = stream.acks();
+    expect(ack).toMatchObject({ seq: 1, accepted: 1 });
+    expect(ack.rejected).toEqual(posted.body.rejected);
+    expect(ack.rejected.map((r: { errors: { path: string }[] }) => r.errors[0].path)).toEqual(["user_id", "from_lat", "user_id", "vehicle_model_id", "id"]);
+    stream.ws.close(1000);
+  });
+
+  it("answers a frame over BODY_LIMIT_BYTES with a 413 in its place and goes on; closes one over twice the limit with 1009 and its reason", async () => {
+    const small = await startTestService(db.url, { BODY_LIMIT_BYTES: "4096" });
+    try {
+      const stream = await openTestStream(small.url);
+      stream.send({ seq: 1, rides: [ride({ id: 2_070_001 })] });
+      stream.send({ seq: 2, rides: Array.from({ length: 15 }, (_, i) => ride({ id: 2_070_100 + i })) });
+      stream.send({ seq: 3, rides: [ride({ id: 2_070_003 })] });
+      await stream.until((messages) => messages.filter((m) => "seq" in m).length === 3);
+      expect(stream.messages.filter((m) => "seq" in m).map((m) => [m.seq, m.error?.status ?? "ack"])).toEqual([[1, "ack"], [2, 413], [3, "ack"]]);
+      expect(stream.refusals()[0].error.detail).toBe("the frame is larger than 4096 bytes (BODY_LIMIT_BYTES); split its rides over more frames");
+      expect(await storedCount([2_070_100])).toBe(0);
+
+      stream.send({ seq: 4, rides: Array.from({ length: 30 }, (_, i) => ride({ id: 2_070_200 + i })) });
+      expect(await stream.closed).toEqual({ code: 1009, reason: "a frame over 8192 bytes is not read; a frame holds at most BODY_LIMIT_BYTES (4096)" });
+      expect(small.memoryBudget.reserved()).toBe(0);
+    } finally {
+      await small.stop();
+    }
   });
 
   it("answers a frame it does not take with an error frame in its place and goes on", async () => {

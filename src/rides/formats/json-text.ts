@@ -112,7 +112,7 @@ const isLetter = (ch: number) => (ch >= 0x61 && ch <= 0x7a) || (ch >= 0x41 && ch
 const isNumberChar = (ch: number) => (ch >= 0x30 && ch <= 0x39) || ch === 0x2e || ch === 0x2b || ch === 0x2d || ch === 0x45 || ch === 0x65;
 
 /** Index of the quote closing the string opened at `at` (a quote after an odd run of backslashes is escaped). */
-function closingQuote(text: string, at: number): number {
+export function closingQuote(text: string, at: number): number {
   for (let end = text.indexOf('"', at + 1); end !== -1; end = text.indexOf('"', end + 1)) {
     let slashes = 0;
     while (text.charCodeAt(end - 1 - slashes) === 0x5c) slashes++;
