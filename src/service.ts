@@ -130,6 +130,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     openStreams: streams.openStreams,
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
+    events,
     jobsRetentionDays: config.jobsRetentionDays,
     ridesWindow,
     workersRunning: () => workersRunning,
