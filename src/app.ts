@@ -11,6 +11,7 @@ import type { MemoryBudget } from "./http/memory-budget.ts";
 import { requireHost } from "./http/require-host.ts";
 import { notFound, onError } from "./http/problem.ts";
 import type { Backlog } from "./intake/backlog.ts";
+import type { JobEvents } from "./intake/job-events.ts";
 import { intakeRoutes } from "./intake/routes.ts";
 import type { Stager } from "./intake/stager.ts";
 import { streamRoutes } from "./intake/stream.ts";
@@ -43,6 +44,8 @@ export type AppDeps = {
   log: Logger;
   metrics: Metrics;
   waitStoredTimeoutMs: number;
+  /** Jobs leaving queued, heard from every process (?wait=stored). */
+  events: JobEvents;
   jobsRetentionDays: number;
   /** A retried job's rides are staged again: the mover is woken as after any staging. */
   onRetried: () => void;

@@ -156,6 +156,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     notifications: { jobStream, sseMaxOpen: config.sse.maxOpen, allowPrivateWebhookUrls: config.webhooks.allowPrivateUrls },
     apiKeys: config.apiKeys,
     waitStoredTimeoutMs: config.waitStoredTimeoutMs,
+    events,
     jobsRetentionDays: config.jobsRetentionDays,
     onRetried: worker.wake,
     ridesWindow,

@@ -20,7 +20,8 @@ const RECONNECT_MAX_MS = 5_000;
  * each (re)connect marks lost jobs and reads every watched job once.
  */
 export function createJobEvents({ listenUrl, pool, onError, onNotice }: JobEventsOptions) {
-  const watching = new Map<number, (job: Job) => void>();
+  // More than one may wait on a job: POSTs replaying one Idempotency-Key all wait on its job.
+  const watching = new Map<number, Set<(job: Job) => void>>();
   let highestNotified = 0;
   let client: pg.Client | undefined;
   let stopped = false;
@@ -31,9 +32,9 @@ export function createJobEvents({ listenUrl, pool, onError, onNotice }: JobEvent
     if (jobIds.length === 0) return;
     try {
       for (const job of await finishedJobs(pool, jobIds)) {
-        const listener = watching.get(job.job_id);
+        const listeners = watching.get(job.job_id);
         watching.delete(job.job_id);
-        listener?.(job);
+        for (const listener of listeners ?? []) listener(job);
       }
     } catch (error) {
       onError(error);
@@ -93,12 +94,16 @@ export function createJobEvents({ listenUrl, pool, onError, onNotice }: JobEvent
     start: connect,
     /** Calls listener once, when jobId is done, failed or lost. */
     watch(jobId: number, listener: (job: Job) => void) {
-      watching.set(jobId, listener);
+      const listeners = watching.get(jobId) ?? new Set();
+      watching.set(jobId, listeners.add(listener));
       // Its notice may have come before it was watched.
       if (jobId <= highestNotified) void tell([jobId]);
     },
-    unwatch(jobId: number) {
-      watching.delete(jobId);
+    /** Stops listener (or, without one, every listener) waiting on jobId. */
+    unwatch(jobId: number, listener?: (job: Job) => void) {
+      const listeners = watching.get(jobId);
+      if (listener) listeners?.delete(listener);
+      if (!listener || listeners?.size === 0) watching.delete(jobId);
     },
     async stop() {
       stopped = true;

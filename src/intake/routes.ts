@@ -11,11 +11,13 @@ import { mediaTypeOf } from "../http/media-type.ts";
 import { Problem, RETRY_AFTER_SECONDS } from "../http/problem.ts";
 import { readBody } from "../http/read-body.ts";
 import { validateQuery } from "../http/validate-query.ts";
-import { getJob, type Job, jobWithKey } from "../jobs/store.ts";
+import { getJob, jobWithKey } from "../jobs/store.ts";
 import { MEDIA_TYPES, type Quarantine, readRides, rideReport, TooManyRides, UnreadableBody } from "../rides/index.ts";
 import type { RidesWindow } from "../retention/rides-window.ts";
 import type { Backlog } from "./backlog.ts";
+import type { JobEvents } from "./job-events.ts";
 import { CommitOutcomeUnknown, type IdempotencyKey, type Stager } from "./stager.ts";
+import { waitForOutcome } from "./wait-stored.ts";
 
 export type IntakeOptions = {
   onRead: (accepted: number, rejected: number) => void;
@@ -30,6 +32,8 @@ export type IntakeOptions = {
   maxRidesPerRequest: number;
   waitStoredTimeoutMs: number;
   ridesWindow: RidesWindow;
+  /** Hears jobs leave queued, for ?wait=stored. */
+  events: JobEvents;
 };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
@@ -45,7 +49,7 @@ const IntakeQuery = v.strictObject(
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function intakeRoutes(options: IntakeOptions) {
-  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead, onQuarantined, ridesWindow } = options;
+  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead, onQuarantined, ridesWindow, events } = options;
 
   /** Reads, checks and stages the body, holding its bytes in the memory budget until the rides are staged or refused. */
   async function take(c: Context<{ Bindings: HttpBindings }>, mediaType: string, zone: string, key: string | undefined) {
@@ -123,7 +127,7 @@ export function intakeRoutes(options: IntakeOptions) {
 
       // The rides are committed from here on: a database that fails while the answer waits
       // for the move turns it into the 202 it already deserves, never into a 503.
-      const job = query.wait ? await waitUntilFinished(pool, jobId, waitStoredTimeoutMs).catch(() => undefined) : undefined;
+      const job = query.wait ? await waitForOutcome({ events, pool, jobId, timeoutMs: waitStoredTimeoutMs }).catch(() => undefined) : undefined;
       if (job && job.status !== "queued") return c.json({ ...job, ...report }, 200, headers);
       const status = staged.created ? "queued" : ((await getJob(pool, jobId))?.status ?? "queued");
       return c.json({ job_id: jobId, status, accepted, ...report }, 202, headers);
@@ -157,16 +161,4 @@ async function firstJobFor(pool: pg.Pool, { key, hash }: IdempotencyKey): Promis
     });
   }
   return first.id;
-}
-
-/** Polls the job (it may be moved by another process) until it leaves queued or time runs out. */
-async function waitUntilFinished(pool: pg.Pool, jobId: number, timeoutMs: number): Promise<Job | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  let pause = 10;
-  for (;;) {
-    const job = await getJob(pool, jobId);
-    if (job?.status !== "queued" || Date.now() + pause > deadline) return job;
-    await new Promise((resolve) => setTimeout(resolve, pause));
-    pause = Math.min(pause * 2, 250);
-  }
 }

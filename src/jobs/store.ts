@@ -80,19 +80,23 @@ SELECT id FROM lost`;
 const GET_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`;
 
 // A rare status is read from its own small list (queued jobs from staging, failed and
-// lost ones from job_failures), newest first, each looked up by id (the LIMIT 1 keeps the
-// planner from hashing every partition of jobs instead): no status scans every job.
+// lost ones from job_failures), newest first, and then those jobs by their ids, a second
+// statement: ids bound as a parameter let the planner keep only their partitions, where
+// a join or a subquery planned and opened every partition of jobs on each call.
 const LIST_ALL = `
 SELECT ${JOB_COLUMNS} FROM jobs
 WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
 ORDER BY id DESC LIMIT $3`;
-const listJobsFrom = (source: string) => `
-SELECT j.* FROM (SELECT job_id FROM ${source} ORDER BY job_id DESC) listed
-CROSS JOIN LATERAL (SELECT ${JOB_COLUMNS} FROM jobs WHERE id = listed.job_id LIMIT 1) j
-WHERE j.status = $1 AND ($2::timestamptz IS NULL OR j.received_at >= $2)
-ORDER BY listed.job_id DESC LIMIT $3`;
-const LIST_JOBS = { jobs: LIST_ALL, staging: listJobsFrom("staging"), job_failures: listJobsFrom("job_failures") };
-const LIST_SOURCE: Record<JobStatus, keyof typeof LIST_JOBS> = { queued: "staging", done: "jobs", failed: "job_failures", lost: "job_failures" };
+const LISTED_IDS = {
+  staging: "SELECT job_id FROM staging ORDER BY job_id DESC LIMIT $1",
+  job_failures: "SELECT job_id FROM job_failures WHERE status = $2 ORDER BY job_id DESC LIMIT $1",
+};
+// Ids follow arrival, so the listed jobs received since $3 are the newest of them.
+const LISTED_JOBS = `
+SELECT ${JOB_COLUMNS} FROM jobs
+WHERE id = ANY($1::bigint[]) AND status = $2 AND ($3::timestamptz IS NULL OR received_at >= $3)
+ORDER BY id DESC`;
+const LIST_SOURCE: Record<JobStatus, "jobs" | keyof typeof LISTED_IDS> = { queued: "staging", done: "jobs", failed: "job_failures", lost: "job_failures" };
 
 const PRUNED_BELOW = "SELECT pruned_below FROM job_retention";
 
@@ -177,8 +181,14 @@ export type JobFilter = { status?: JobStatus; since?: string; limit: number };
  */
 export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]> {
   const source = filter.status ? LIST_SOURCE[filter.status] : "jobs";
-  const values = [filter.status ?? null, filter.since ?? null, filter.limit];
-  const { rows } = await pool.query<JobRow>(LIST_JOBS[source], values);
+  if (source === "jobs") {
+    const { rows } = await pool.query<JobRow>(LIST_ALL, [filter.status ?? null, filter.since ?? null, filter.limit]);
+    return rows.map(toJob);
+  }
+  const listed = await pool.query<{ job_id: number }>(LISTED_IDS[source], source === "staging" ? [filter.limit] : [filter.limit, filter.status]);
+  if (listed.rows.length === 0) return [];
+  const ids = listed.rows.map((row) => row.job_id);
+  const { rows } = await pool.query<JobRow>(LISTED_JOBS, [ids, filter.status, filter.since ?? null]);
   return rows.map(toJob);
 }
 
@@ -333,17 +343,19 @@ export async function stagedRides(pool: pg.Pool): Promise<number> {
 
 export type Backlog = { jobs: number; rides: number; oldestAgeSeconds: number };
 
-// Ids follow arrival, so the oldest staged job is the lowest id: one lookup in one
-// partition of jobs, where a join could hash every partition.
+// Ids follow arrival, so the oldest staged job is the lowest id; its receipt is then read
+// by that id as a parameter, which the planner takes to its one partition (in the same
+// statement, as a subquery, every partition of jobs was planned and opened on each call).
 const BACKLOG = `
-SELECT count(*)::int AS jobs, coalesce(sum(ride_count), 0)::int AS rides,
-       coalesce(extract(epoch FROM now() - (SELECT received_at FROM jobs WHERE id = (SELECT min(job_id) FROM staging))), 0)::float8
-         AS "oldestAgeSeconds"
-FROM staging`;
+SELECT count(*)::int AS jobs, coalesce(sum(ride_count), 0)::int AS rides, min(job_id) AS oldest FROM staging`;
+const AGE_OF_JOB = "SELECT extract(epoch FROM now() - received_at)::float8 AS seconds FROM jobs WHERE id = $1";
 
 /** What waits in staging for the mover, and since when. */
 export async function stagingBacklog(pool: pg.Pool): Promise<Backlog> {
-  return (await pool.query<Backlog>(BACKLOG)).rows[0];
+  const { jobs, rides, oldest } = (await pool.query<{ jobs: number; rides: number; oldest: number | null }>(BACKLOG)).rows[0];
+  const age = oldest === null ? [] : (await pool.query<{ seconds: number }>(AGE_OF_JOB, [oldest])).rows;
+  // A job moved meanwhile is still in jobs; one gone (never, while queued) counts as none waiting.
+  return { jobs, rides, oldestAgeSeconds: age[0]?.seconds ?? 0 };
 }
 
 const JOB_COUNTS = "SELECT status, sum(jobs)::bigint AS jobs FROM job_counts GROUP BY status";
@@ -391,11 +403,14 @@ export async function jobWithKey(pool: pg.Pool, key: string): Promise<{ id: numb
   return rows[0];
 }
 
-// The lowest id of the jobs received in the last hour and $1 seconds more: below it no
-// job of the last hour can be, so the figures below read only the partitions after it.
+// Above the newest job received before the last hour and $1 seconds more no job of the
+// last hour can be, so the figures below read only the partitions after it. Found from the
+// newest id backwards (min(id) over the window read every older job first: a year of them,
+// seconds) and from the bound found before ($2; jobs below it were older then already), a
+// parameter the planner keeps only the partitions after.
 const LAST_HOUR_FROM = `
-SELECT coalesce(min(id), (SELECT coalesce(max(id), 0) + 1 FROM jobs)) AS id
-FROM jobs WHERE received_at > now() - interval '1 hour' - make_interval(secs => $1)`;
+SELECT coalesce((SELECT id FROM jobs WHERE id >= $2::bigint AND received_at <= now() - interval '1 hour' - make_interval(secs => $1)
+                 ORDER BY id DESC LIMIT 1), $2::bigint - 1) + 1 AS id`;
 /** How long a process reuses that bound: its window is this much longer than an hour, so it still covers the hour. */
 const LAST_HOUR_FROM_REUSE_MS = 60_000;
 const lastHourFromByPool = new WeakMap<pg.Pool, { id: number; at: number }>();
@@ -403,7 +418,7 @@ const lastHourFromByPool = new WeakMap<pg.Pool, { id: number; at: number }>();
 async function lastHourFrom(pool: pg.Pool): Promise<number> {
   const known = lastHourFromByPool.get(pool);
   if (known && Date.now() - known.at < LAST_HOUR_FROM_REUSE_MS) return known.id;
-  const { id } = (await pool.query<{ id: number }>(LAST_HOUR_FROM, [LAST_HOUR_FROM_REUSE_MS / 1000])).rows[0];
+  const { id } = (await pool.query<{ id: number }>(LAST_HOUR_FROM, [LAST_HOUR_FROM_REUSE_MS / 1000, known?.id ?? 0])).rows[0];
   lastHourFromByPool.set(pool, { id, at: Date.now() });
   return id;
 }
