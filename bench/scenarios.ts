@@ -406,7 +406,7 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
     (
       await db.pool.query<{ blocks: number }>(
         `SELECT coalesce(sum(shared_blks_hit + shared_blks_read), 0)::float8 AS blocks FROM pg_stat_statements
-         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%json_to_recordset%'`,
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%DELETE FROM staging WHERE job_id = ANY%'`,
       )
     ).rows[0].blocks;
   const [plain, hostile] = databases;

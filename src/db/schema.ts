@@ -3,11 +3,11 @@ import {
   bigint,
   boolean,
   check,
+  customType,
   doublePrecision,
   index,
   integer,
   numeric,
-  json,
   pgTable,
   primaryKey,
   smallint,
@@ -80,9 +80,13 @@ export const jobRetention = pgTable("job_retention", {
   prunedBelow: bigint("pruned_below", { mode: "number" }).notNull(),
 });
 
+/** A ride as staged: the composite type staged_ride (migration 0013), rides' columns in the producer's order. */
+const stagedRides = customType<{ data: string }>({ dataType: () => "staged_ride[]" });
+
 /**
  * The write-ahead buffer between a 202 and the rides table: one row per job holding
- * its validated rides as a JSON array (json, not jsonb: stored as sent, read once).
+ * its validated rides as typed rows in the order sent (PostgreSQL reads each value once,
+ * when it is staged; the mover reads plain columns).
  * UNLOGGED (migration 0001) unless STAGING_DURABILITY=logged; months lists the
  * partitions the rides need, so the mover can create them without reading the payload.
  */
@@ -90,7 +94,7 @@ export const staging = pgTable("staging", {
   jobId: bigint("job_id", { mode: "number" }).primaryKey(),
   rideCount: integer("ride_count").notNull(),
   months: text("months").array().notNull(),
-  rides: json("rides").notNull(),
+  rides: stagedRides("rides").notNull(),
 });
 
 /**

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { detachPartition } from "../db/client.ts";
-import { RIDE_FIELDS } from "../rides/index.ts";
+import { RIDE_FIELDS, type Ride } from "../rides/index.ts";
 import { LOG_ROLLUP_CHANGES } from "../rollup/rollups.ts";
 
 // Every statement that writes jobs and staging, and the reads of them: a job is staged
@@ -140,13 +140,13 @@ export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]>
 // nothing; created = false tells its caller to answer with the existing job. A key older
 // than its TTL (the last parameter, hours) is taken over by the new job. One row per key
 // per statement (the first), as ON CONFLICT DO UPDATE may touch a row once.
-// Each job's rides are a parameter of their own, stored as the json text they arrive
-// as: PostgreSQL only checks it, where building jsonb of a whole batch cost three
-// times as much (the mover reads it once with json_to_recordset).
+// Each job's rides are a parameter of their own, a staged_ride[] literal (stagedRidesText):
+// PostgreSQL reads each value once, here, and the mover reads typed rows, where json text
+// was checked here and parsed again by the mover, half of its statement's time.
 export function stageJobs(jobs: number): string {
   const rows = Array.from(
     { length: jobs },
-    (_, i) => `(${i}, $${5 * i + 1}::int, $${5 * i + 2}::text[], $${5 * i + 3}::json, $${5 * i + 4}::text, $${5 * i + 5}::text)`,
+    (_, i) => `(${i}, $${5 * i + 1}::int, $${5 * i + 2}::text[], $${5 * i + 3}::staged_ride[], $${5 * i + 4}::text, $${5 * i + 5}::text)`,
   );
   const ttlHours = `$${5 * jobs + 1}::int`;
   return `
@@ -174,6 +174,26 @@ WITH input AS MATERIALIZED (
 SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
 }
 
+const nullable = (value: number | null) => (value === null ? "" : value);
+const flag = (value: boolean) => (value ? "t" : "f");
+
+/**
+ * A job's rides as a staged_ride[] literal, fields in RIDE_FIELDS order (the type's, migration
+ * 0013). Validated rides hold only numbers, booleans, null and ISO 8601 UTC times, none of
+ * which holds a character an array or record literal would need quoted inside its quotes.
+ */
+export function stagedRidesText(rides: Ride[]): string {
+  let text = "{";
+  for (let i = 0; i < rides.length; i++) {
+    const r = rides[i];
+    text +=
+      `${i === 0 ? "" : ","}"(${r.id},${r.user_id},${r.vehicle_model_id},${nullable(r.package_id)},${r.travel_type_id},` +
+      `${nullable(r.from_area_id)},${nullable(r.to_area_id)},${nullable(r.from_city_id)},${nullable(r.to_city_id)},` +
+      `${r.from_date},${r.to_date ?? ""},${flag(r.online_booking)},${flag(r.mobile_site_booking)},${r.booking_created},` +
+      `${nullable(r.from_lat)},${nullable(r.from_long)},${nullable(r.to_lat)},${nullable(r.to_long)},${flag(r.car_cancellation)})"`;
+  }
+  return `${text}}`;
+}
 
 const COLUMN_TYPES: Record<string, string> = {
   id: "bigint",
@@ -219,7 +239,7 @@ WITH batch AS (
 ), incoming AS (
   SELECT DISTINCT ON (r.id) b.job_id, ${RIDE_FIELDS.map((f) => `r.${f}`).join(", ")}
   FROM batch b,
-       ROWS FROM (json_to_recordset(b.rides) AS (${recordType})) WITH ORDINALITY AS r(${columns}, position)
+       unnest(b.rides) WITH ORDINALITY AS r(${columns}, position)
   ORDER BY r.id, b.job_id DESC, r.position DESC
 ), overlap AS MATERIALIZED (
   SELECT ${fastPath ? "EXISTS (SELECT 1 FROM rides WHERE id BETWEEN (SELECT min(id) FROM incoming) AND (SELECT max(id) FROM incoming))" : "true"} AS stored

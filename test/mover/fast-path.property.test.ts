@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import type pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { moveJobsSql } from "../../src/jobs/store.ts";
+import { moveJobsSql, stagedRidesText } from "../../src/jobs/store.ts";
+import { RIDE_FIELDS, type Ride } from "../../src/rides/index.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride } from "../support/service.ts";
@@ -64,7 +65,7 @@ it("moves any chunk to the same rides, rollup log and counts with or without the
           const jobIds = jobs.map((_, i) => 1_000 + i);
           await client.query(
             `INSERT INTO staging (job_id, ride_count, months, rides)
-             SELECT 1000 + n - 1, json_array_length(rides), '{2013-01,2013-02}', rides FROM unnest($1::json[]) WITH ORDINALITY AS r(rides, n)`,
+             SELECT 1000 + n - 1, json_array_length(rides), '{2013-01,2013-02}', ARRAY(SELECT s FROM json_populate_recordset(null::staged_ride, rides) s) FROM unnest($1::json[]) WITH ORDINALITY AS r(rides, n)`,
             [jobs.map((rides) => JSON.stringify(rides))],
           );
           const ids = jobs.flat().map((r) => r.id as number);
@@ -88,4 +89,18 @@ it("moves any chunk to the same rides, rollup log and counts with or without the
   // The property means little unless both paths ran often.
   expect(fastPathTaken).toBeGreaterThan(20);
   expect(fastPathTaken).toBeLessThan(140);
+});
+
+it("stages rides as staged_ride rows that read back field for field, in the order of RIDE_FIELDS", async () => {
+  const { rows: attributes } = await db.pool.query(
+    "SELECT attname FROM pg_attribute WHERE attrelid = 'staged_ride'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+  );
+  expect(attributes.map((a) => a.attname)).toEqual([...RIDE_FIELDS]);
+  const sent = [
+    ride({ id: MAX_ID, from_date: "2013-01-05T10:00:00.000Z", booking_created: "2013-01-05T09:00:00.000Z", from_lat: 1e-7, to_long: -180 }),
+    ride({ id: 2, package_id: 4, to_date: "2013-01-05T11:00:00.000Z", from_date: "2013-01-05T10:00:00.000Z", booking_created: "2013-01-05T09:00:00.000Z", from_lat: null, online_booking: true, car_cancellation: true }),
+  ] as unknown as Ride[];
+  const { rows } = await db.pool.query(`SELECT to_json(r) AS ride FROM unnest($1::staged_ride[]) r`, [stagedRidesText(sent)]);
+  const iso = (value: unknown) => (typeof value === "string" ? new Date(value).toISOString() : value);
+  expect(rows.map(({ ride: r }) => ({ ...r, id: Number(r.id), from_date: iso(r.from_date), to_date: iso(r.to_date), booking_created: iso(r.booking_created) }))).toEqual(sent);
 });
