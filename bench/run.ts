@@ -84,7 +84,9 @@ const LEGEND = `How to read it:
 - mover: the mover alone (no HTTP), as the service runs it, on two databases holding the same year of
   stored rides, one of them also a ride with id 2^53−1 (the largest a ride may have); rounds of fresh
   100-ride jobs are staged, then timed from the first chunk until staging is empty, in the order plain,
-  max-id, max-id, plain. Buffers per ride: shared blocks the move statement hit or read
+  max-id, max-id, plain, each round's rollup fold timed after it; plain COPY: as many fresh rides as the
+  producer's CSV copied into the first database's rides before and after those rounds. Buffers per ride:
+  shared blocks the move statement hit or read
   (pg_stat_statements), which a busy machine does not blur as it does time.
 - webhooks: one-ride JSON POSTs over 64 connections (autocannon, closed loop) against a service with no
   webhooks and one whose WEBHOOK_URLS sends every finished job to a receiver that answers after 30 s (the

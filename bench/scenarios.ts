@@ -9,6 +9,7 @@ import { createJobPartitions } from "../src/jobs/partitions.ts";
 import { columns } from "../src/jobs/store.ts";
 import { createMover } from "../src/mover/move.ts";
 import { createPartitions } from "../src/mover/partitions.ts";
+import { createFolder } from "../src/rollup/folder.ts";
 import { loadTravelTypes, readRides } from "../src/rides/index.ts";
 import { monthIn, wallTimeToInstant } from "../src/rides/time.ts";
 import type { Cluster } from "./cluster.ts";
@@ -182,6 +183,21 @@ const acked = (requests: TimedRequest[]) => requests.filter(([, , , , , status])
 const ackTimes = (requests: TimedRequest[]) => requests.filter((r) => r[5] !== 0).map(([, , , sent, ack]) => ack - sent);
 const failures = (requests: TimedRequest[]) => requests.filter(([, , , , , status]) => status < 200 || status > 299).length;
 
+/** Seconds a plain COPY of a producer's CSV file (the server reads it) into rides takes, its partitions already there. */
+async function plainCopy(pool: pg.Pool, file: string): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query(`SET TimeZone = '${ZONE}'; SET DateStyle = 'ISO, MDY'; ALTER TABLE rides ALTER job_id SET DEFAULT 0`);
+    const start = performance.now();
+    await client.query(`COPY rides (${columns}) FROM '${file}' WITH (FORMAT csv, HEADER true, NULL 'NULL')`);
+    const seconds = (performance.now() - start) / 1000;
+    await client.query("ALTER TABLE rides ALTER job_id DROP DEFAULT; RESET TimeZone; RESET DateStyle");
+    return seconds;
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * 288,000 rides of one day posted as the producer's CSV in 1,000-ride batches, from the
  * first byte sent until the last is committed in rides, next to a plain COPY of the
@@ -200,18 +216,12 @@ export async function oneDay(bench: Bench): Promise<Row[]> {
   await writeFile(file, lines.join(""), { mode: 0o644 });
   const database = await bench.cluster.createDatabase();
   await applyMigrations(database.url, "unlogged");
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
   const months = new Set(generateRides({ seed: SEED, count: total }).map((ride) => monthIn(wallTimeToInstant(ride.from_date, ZONE), ZONE)));
   const copyPool = createPool(database.url, { max: 1 });
   await createPartitions(copyPool, ZONE)(months);
+  const copySeconds = await plainCopy(copyPool, file);
+  const copied = (await copyPool.query<{ n: number }>("SELECT count(*)::int AS n FROM rides")).rows[0].n;
   await copyPool.end();
-  await client.query(`SET TimeZone = '${ZONE}'; SET DateStyle = 'ISO, MDY'; ALTER TABLE rides ALTER job_id SET DEFAULT 0`);
-  const copyStart = performance.now();
-  await client.query(`COPY rides (${columns}) FROM '${file}' WITH (FORMAT csv, HEADER true, NULL 'NULL')`);
-  const copySeconds = (performance.now() - copyStart) / 1000;
-  const copied = (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM rides")).rows[0].n;
-  await client.end();
   await database.drop();
   if (copied !== total) bench.problems.push(`one day COPY: ${copied} of ${total} rows`);
 
@@ -337,7 +347,9 @@ export async function burst(bench: Bench): Promise<Row[]> {
  * The mover alone, as the service runs it (rollup logging on, MOVER_CHUNK_ROWS), on two
  * databases that each hold the same stored rides, one of them also a ride with the largest
  * id a ride may have: rounds of fresh rides are staged, then timed from the first chunk to
- * empty staging, alternating the databases (ABBA).
+ * empty staging, alternating the databases (ABBA); each round's rollup fold is timed after
+ * it. Around them, a plain COPY of as many fresh rides as the producer's CSV into the
+ * first database's rides: the floor the mover is held to.
  */
 export async function moverAlone(bench: Bench): Promise<Row[]> {
   const stored = bench.smoke ? 20_000 : 1_000_000;
@@ -367,7 +379,8 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
     await ensureJobPartitions();
     const stager = createStager({ pool, partitionZone: ZONE, idempotencyKeyTtlHours, ensureJobPartitions, onStaged: () => {} });
     const mover = createMover(pool, ensure, moverChunkRows, ZONE);
-    databases.push({ withMaxId, database, pool, stager, mover, nextId: stored + 1, seconds: 0, rides: 0, blocks: 0, finishBlocks: 0, jobs: 0 });
+    const folder = createFolder(pool, ZONE, (error) => bench.problems.push(`mover: fold failed: ${(error as Error).message}`));
+    databases.push({ withMaxId, database, pool, stager, mover, folder, nextId: stored + 1, seconds: 0, foldSeconds: 0, rides: 0, blocks: 0, finishBlocks: 0, jobs: 0 });
   }
 
   type Database = (typeof databases)[number];
@@ -393,7 +406,7 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
     (
       await db.pool.query<{ blocks: number }>(
         `SELECT coalesce(sum(shared_blks_hit + shared_blks_read), 0)::float8 AS blocks FROM pg_stat_statements
-         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%json_to_recordset%'`,
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%DELETE FROM staging WHERE job_id = ANY%'`,
       )
     ).rows[0].blocks;
   // The same for the statement that marks the moved jobs done (and, with notifications, records their events), per job.
@@ -407,7 +420,20 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
   const [plain, hostile] = databases;
   await stage(hostile, 1, Number.MAX_SAFE_INTEGER);
   await drain(hostile);
+  await hostile.folder.foldAll();
 
+  // COPY's rides: as many fresh ones, far above the staged ids, in the same month.
+  let copied = 0;
+  let copySeconds = 0;
+  const copy = async () => {
+    const file = path.join(bench.cluster.dir, "mover-copy.csv");
+    const rides = generateRides({ seed: SEED + copied, count: perRound, firstId: 1e12 + copied + 1, day: Date.UTC(2013, 11, 1) });
+    await writeFile(file, renderBody(rides, "csv"), { mode: 0o644 });
+    copySeconds += await plainCopy(plain.pool, file);
+    copied += perRound;
+  };
+
+  await copy();
   for (const db of [plain, hostile, hostile, plain]) {
     await stage(db, perRound);
     const blocks = await moveBlocks(db);
@@ -418,30 +444,48 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
     db.blocks += (await moveBlocks(db)) - blocks;
     db.finishBlocks += (await finishBlocks(db)) - finished;
     db.jobs += perRound / ridesPerJob;
+    const foldStart = performance.now();
+    await db.folder.foldAll();
+    db.foldSeconds += (performance.now() - foldStart) / 1000;
   }
+  await copy();
+  const copyPerSecond = copied / copySeconds;
   const rows: Row[] = [];
   for (const db of databases) {
-    const { rows: counts } = await db.pool.query<{ rides: number; open: number }>(
-      "SELECT (SELECT count(*)::int FROM rides) AS rides, (SELECT count(*)::int FROM jobs WHERE status <> 'done') AS open",
+    const { rows: counts } = await db.pool.query<{ rides: number; open: number; logged: number }>(
+      "SELECT (SELECT count(*)::int FROM rides) AS rides, (SELECT count(*)::int FROM jobs WHERE status <> 'done') AS open, (SELECT count(*)::int FROM rollup_log) AS logged",
     );
-    const expected = stored + 2 * perRound + (db.withMaxId ? 1 : 0);
-    if (counts[0].rides !== expected || counts[0].open > 0 || db.rides !== 2 * perRound) {
-      bench.problems.push(`mover: ${counts[0].rides} of ${expected} rides stored, ${counts[0].open} jobs not done, ${db.rides} moved`);
+    const expected = stored + 2 * perRound + (db.withMaxId ? 1 : 0) + (db === plain ? copied : 0);
+    if (counts[0].rides !== expected || counts[0].open > 0 || counts[0].logged > 0 || db.rides !== 2 * perRound) {
+      bench.problems.push(`mover: ${counts[0].rides} of ${expected} rides stored, ${counts[0].open} jobs not done, ${counts[0].logged} changes not folded, ${db.rides} moved`);
     }
+    const perSecond = db.rides / db.seconds;
     rows.push({
       scenario: `mover (${stored.toLocaleString("en")} rides stored, 2 × ${perRound.toLocaleString("en")} moved, ${ridesPerJob}-ride jobs)`,
       server: db.withMaxId ? "mover, a ride with id 2^53−1 stored" : "mover",
-      ridesPerSecond: db.rides / db.seconds,
+      ridesPerSecond: perSecond,
       ack: {},
       non2xx: 0,
-      note: `${(db.blocks / db.rides).toFixed(1)} buffers per ride in the move statement, ${(db.finishBlocks / db.jobs).toFixed(1)} per job in the finish statement`,
+      note:
+        `${(perSecond / copyPerSecond).toFixed(2)}× COPY's rides/s; ${(db.blocks / db.rides).toFixed(1)} buffers per ride in the move statement, ${(db.finishBlocks / db.jobs).toFixed(1)} per job in the finish statement; ` +
+        `folding its rollup changes after it: ${fixed(db.rides / db.foldSeconds)} rides/s, move and fold together ${fixed(db.rides / (db.seconds + db.foldSeconds))} rides/s`,
     });
     await db.pool.end();
     await db.database.drop();
   }
   rows[1].note += `; ${(rows[1].ridesPerSecond! / rows[0].ridesPerSecond!).toFixed(2)}× the rides/s of the same move without that ride`;
+  rows.push({
+    scenario: rows[0].scenario,
+    server: "plain COPY",
+    ridesPerSecond: copyPerSecond,
+    ack: {},
+    non2xx: 0,
+    note: `COPY of 2 × ${perRound.toLocaleString("en")} fresh rides as the producer's CSV into the first database's rides, before and after the moves`,
+  });
   return rows;
 }
+
+const fixed = (value: number) => Math.round(value).toLocaleString("en");
 
 /**
  * Frames kept unanswered per stream by the stream load. 4 is the scenario's own row; 1 and

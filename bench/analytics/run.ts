@@ -227,7 +227,7 @@ async function measureIntake(
            ), numbered AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM new_jobs)
            INSERT INTO staging (job_id, ride_count, months, rides)
            SELECT n.id, $3::int, r.months, r.rides FROM numbered n, LATERAL (
-             SELECT jsonb_agg(to_jsonb(b)) AS rides, array_agg(DISTINCT to_char(b.from_date AT TIME ZONE '${ZONE}', 'YYYY-MM')) AS months
+             SELECT array_agg(jsonb_populate_record(null::staged_ride, to_jsonb(b))) AS rides, array_agg(DISTINCT to_char(b.from_date AT TIME ZONE '${ZONE}', 'YYYY-MM')) AS months
              FROM bench_rides($1::bigint + n.k * $3::int, $3::int, $4::timestamptz + $5::interval * n.k / ($2::int / $3::int), $5::interval / ($2::int / $3::int), $6::boolean) b
            ) r`,
           [nextId, INTAKE_RIDES, RIDES_PER_JOB, s.start, s.span, s.ordered],

@@ -4,11 +4,11 @@ import {
   bigserial,
   boolean,
   check,
+  customType,
   doublePrecision,
   index,
   integer,
   numeric,
-  json,
   jsonb,
   pgTable,
   primaryKey,
@@ -98,6 +98,9 @@ export const rejections = pgTable(
   ],
 );
 
+/** A ride as staged: the composite type staged_ride (migration 0013), rides' columns in the producer's order. */
+const stagedRides = customType<{ data: string }>({ dataType: () => "staged_ride[]" });
+
 /**
  * A failed job's rides as they were staged, logged, so POST /v1/jobs/{id}/retry can stage
  * them again; kept until a retry ends done, or the job is pruned.
@@ -106,7 +109,7 @@ export const failedPayloads = pgTable("failed_payloads", {
   jobId: bigint("job_id", { mode: "number" }).primaryKey(),
   rideCount: integer("ride_count").notNull(),
   months: text("months").array().notNull(),
-  rides: json("rides").notNull(),
+  rides: stagedRides("rides").notNull(),
 });
 
 /** One row: with RIDES_RETENTION_MONTHS, rides before kept_from were dropped and are refused (NULL: none were). */
@@ -121,7 +124,8 @@ export const jobRetention = pgTable("job_retention", {
 
 /**
  * The write-ahead buffer between a 202 and the rides table: one row per job holding
- * its validated rides as a JSON array (json, not jsonb: stored as sent, read once).
+ * its validated rides as typed rows in the order sent (PostgreSQL reads each value once,
+ * when it is staged; the mover reads plain columns).
  * UNLOGGED (migration 0001) unless STAGING_DURABILITY=logged; months lists the
  * partitions the rides need, so the mover can create them without reading the payload.
  */
@@ -129,7 +133,7 @@ export const staging = pgTable("staging", {
   jobId: bigint("job_id", { mode: "number" }).primaryKey(),
   rideCount: integer("ride_count").notNull(),
   months: text("months").array().notNull(),
-  rides: json("rides").notNull(),
+  rides: stagedRides("rides").notNull(),
 });
 
 /**

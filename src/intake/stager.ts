@@ -2,7 +2,7 @@ import pg from "pg";
 import { withClient } from "../db/client.ts";
 import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
-import { stageJobs } from "../jobs/store.ts";
+import { stagedRidesText, stageJobs } from "../jobs/store.ts";
 
 export type StagedJob = { jobId: number; receivedAt: Date; created: boolean };
 /** A sender's Idempotency-Key and the hash of the request it came with. */
@@ -19,7 +19,8 @@ const NO_PARTITION = "23514";
 type Waiting = {
   rides: number;
   months: string[];
-  json: string;
+  /** The rides as a staged_ride[] literal. */
+  text: string;
   /** The rejected rides for the quarantine, as a json array; null when there are none. */
   rejected: string | null;
   idempotency?: IdempotencyKey;
@@ -93,7 +94,7 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
       const { rows } = await stageWithRetry(
         batch.length,
         [
-          ...batch.flatMap((entry) => [entry.rides, entry.months, entry.json, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null, entry.rejected]),
+          ...batch.flatMap((entry) => [entry.rides, entry.months, entry.text, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null, entry.rejected]),
           idempotencyKeyTtlHours,
         ],
       );
@@ -122,7 +123,7 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
   const enqueue = (rides: Ride[], idempotency?: IdempotencyKey, unit?: object, rejected: string | null = null) =>
     new Promise<StagedJob>((resolve, reject) => {
       const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
-      waiting.push({ rides: rides.length, months, json: JSON.stringify(rides), rejected, idempotency, unit, resolve, reject });
+      waiting.push({ rides: rides.length, months, text: stagedRidesText(rides), rejected, idempotency, unit, resolve, reject });
     });
 
   // On a client of its own, so a failure to connect (nothing sent) is told apart from a

@@ -34,7 +34,6 @@ export function checkCandidates(candidates: Candidate[], zone: string, maxRides:
   if (candidates.length > maxRides) {
     throw new TooManyRides(`the body holds ${candidates.length} rides; at most ${maxRides} are taken per request`);
   }
-  const schema = rideSchema(zone);
   const accepted: Ride[] = [];
   const rejected: Rejected[] = [];
   const warnings: Warned[] = [];
@@ -50,7 +49,7 @@ export function checkCandidates(candidates: Candidate[], zone: string, maxRides:
       return;
     }
     const id = idOf(candidate.input);
-    const checked = checkRide(candidate.input, schema);
+    const checked = checkRide(candidate.input, zone);
     const found = checked.ok ? checkFacts(checked.ride) : { errors: checked.errors, warnings: [] };
     if (checked.ok && keptFrom !== undefined && Date.parse(checked.ride.from_date) < keptFrom) {
       const message = `is before ${new Date(keptFrom).toISOString()}: the rides of that month were dropped (RIDES_RETENTION_MONTHS) and are no longer taken`;

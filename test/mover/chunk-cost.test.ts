@@ -36,7 +36,7 @@ async function stageJobs(jobs: Record<string, unknown>[][]): Promise<number[]> {
     `WITH j AS (INSERT INTO jobs (accepted) SELECT json_array_length(rides) FROM unnest($1::json[]) WITH ORDINALITY AS r(rides, n) ORDER BY n RETURNING id),
           numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM j)
      INSERT INTO staging (job_id, ride_count, months, rides)
-     SELECT id, json_array_length(rides), '{2013-01}', rides FROM numbered JOIN unnest($1::json[]) WITH ORDINALITY AS r(rides, n) USING (n)
+     SELECT id, json_array_length(rides), '{2013-01}', ARRAY(SELECT s FROM json_populate_recordset(null::staged_ride, rides) s) FROM numbered JOIN unnest($1::json[]) WITH ORDINALITY AS r(rides, n) USING (n)
      RETURNING job_id`,
     [jobs.map((rides) => JSON.stringify(rides))],
   );

@@ -21,7 +21,7 @@ afterAll(async () => {
 async function stageDirectly(rides: unknown[]): Promise<number> {
   const { rows } = await db.pool.query(
     `WITH j AS (INSERT INTO jobs (accepted) VALUES ($1) RETURNING id)
-     INSERT INTO staging (job_id, ride_count, months, rides) SELECT id, $1, '{2013-01}', $2::jsonb FROM j RETURNING job_id`,
+     INSERT INTO staging (job_id, ride_count, months, rides) SELECT id, $1, '{2013-01}', ARRAY(SELECT r FROM json_populate_recordset(null::staged_ride, $2::json) r) FROM j RETURNING job_id`,
     [rides.length, JSON.stringify(rides)],
   );
   return rows[0].job_id;
@@ -33,13 +33,13 @@ const utcRide = (id: number, overrides: Record<string, unknown> = {}) =>
 describe("a payload the database refuses", () => {
   it("fails that job with the reason and still moves the jobs around it", async () => {
     const before = await stageDirectly([utcRide(730001)]);
-    const poison = await stageDirectly([utcRide(730002), utcRide(730003, { from_lat: "north" })]);
+    const poison = await stageDirectly([utcRide(730002), utcRide(730003, { from_lat: 95 })]);
     const after = await stageDirectly([utcRide(730004)]);
     const woken = await post(service.url, JSON.stringify(ride({ id: 730005 })), "application/json");
 
     const failed = await waitForJob(service.url, poison);
     expect(failed).toMatchObject({ status: "failed", accepted: 2, stored: 0, failed: 2 });
-    expect(failed.error).toMatch(/the database refused the rides: invalid input syntax for type double precision/);
+    expect(failed.error).toMatch(/the database refused the rides: new row for relation "rides_2013_01" violates check constraint "rides_from_lat_check"/);
     expect(failed.finished_at).toBeTruthy();
     for (const jobId of [before, after, woken.body.job_id]) {
       expect((await waitForJob(service.url, jobId)).status).toBe("done");

@@ -1,4 +1,5 @@
 import { parse } from "csv-parse/sync";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseCsv } from "../../src/rides/formats/csv.ts";
 import { SAMPLE_CSV } from "../support/service.ts";
@@ -34,5 +35,24 @@ describe("reading the producer's CSV", () => {
     const body = `${header}\n1,2,3`;
     const [read] = parseCsv(body);
     expect(read).toEqual({ errors: [{ path: "", message: "line 2 has 3 fields, the header has 19" }], id: 1, from: header.length + 1, to: body.length });
+  });
+
+  it("reads a cell as a number exactly when it is a plain decimal, and a producer time the same whether seen before or not", () => {
+    const columns = header.split(",");
+    const at = (name: string) => columns.findIndex((column) => column.trim().toLowerCase() === name);
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom("-", ".", "0", "1", "9", "e", "/", " ", ":"), maxLength: 20 }), (cell) => {
+        const cells = firstRow.split(",");
+        cells[at("user_id")] = cell;
+        cells[at("from_date")] = cell;
+        const [first, read] = parseCsv(`${header}\n${cells.join(",")}\n${cells.join(",")}\n`);
+        expect(read).toEqual(first);
+        const expected = cell === "" ? null : /^-?\d+(\.\d+)?$/.test(cell) ? Number(cell) : cell;
+        const input = (read as { input: Record<string, unknown> }).input;
+        expect(input.user_id).toBe(expected);
+        if (typeof expected !== "string" || !/^\d{1,2}\/\d{1,2}\/\d{4} \d{1,2}:\d{2}$/.test(cell)) expect(input.from_date).toBe(expected);
+      }),
+      { numRuns: 5_000 },
+    );
   });
 });

@@ -27,7 +27,7 @@ afterAll(async () => {
 async function move(rides: Record<string, unknown>[]) {
   await db.pool.query(
     `WITH j AS (INSERT INTO jobs (accepted) VALUES ($1) RETURNING id)
-     INSERT INTO staging (job_id, ride_count, months, rides) SELECT id, $1, $2, $3::json FROM j`,
+     INSERT INTO staging (job_id, ride_count, months, rides) SELECT id, $1, $2, ARRAY(SELECT r FROM json_populate_recordset(null::staged_ride, $3::json) r) FROM j`,
     [rides.length, ["2013-01", "2013-02", "2013-03"], JSON.stringify(rides)],
   );
   while ((await mover.moveChunk()).jobs > 0);

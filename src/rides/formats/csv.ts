@@ -3,7 +3,6 @@ import { type Candidate, UnreadableBody } from "./candidate.ts";
 import { lostValue } from "./json-text.ts";
 
 const PRODUCER_TIME = /^(\d{1,2})\/(\d{1,2})\/(\d{4}) (\d{1,2}):(\d{2})$/;
-const NUMBER = /^-?\d+(\.\d+)?$/;
 /** UTF-8 bytes of one line, its LF or CRLF not counted. */
 export const MAX_LINE_BYTES = 4096;
 
@@ -60,7 +59,7 @@ function rowCandidate(columns: string[], cells: string[]): Candidate {
   for (let c = 0; c < columns.length; c++) {
     const cell = cells[c];
     // Up to 15 digits a decimal is read as written (see lostValue).
-    const lost = cell.length > 15 && NUMBER.test(cell) ? lostValue(cell) : undefined;
+    const lost = cell.length > 15 && isNumber(cell) ? lostValue(cell) : undefined;
     if (lost) (errors ??= []).push({ path: columns[c], message: lost });
     input[columns[c]] = cellValue(cell);
   }
@@ -125,13 +124,36 @@ function readHeader(header: string[]): string[] {
   return columns;
 }
 
+/** Whether a cell is a decimal (/^-?\d+(\.\d+)?$/), without a regular expression: every cell of every ride goes through it. */
+function isNumber(cell: string): boolean {
+  let i = cell.charCodeAt(0) === 0x2d ? 1 : 0;
+  const digitsFrom = i;
+  while (i < cell.length && isDigit(cell.charCodeAt(i))) i++;
+  if (i === digitsFrom) return false;
+  if (i === cell.length) return true;
+  if (cell.charCodeAt(i) !== 0x2e) return false;
+  const fractionFrom = ++i;
+  while (i < cell.length && isDigit(cell.charCodeAt(i))) i++;
+  return i > fractionFrom && i === cell.length;
+}
+const isDigit = (ch: number) => ch >= 0x30 && ch <= 0x39;
+
+// The producer's times as ISO text, by cell: a batch repeats its minutes; bounded, as senders choose the cells.
+const producerTimes = new Map<string, string>();
+const PRODUCER_TIMES_KEPT = 50_000;
+
 function cellValue(cell: string): unknown {
   if (cell === "NULL" || cell === "") return null;
-  if (NUMBER.test(cell)) return Number(cell);
+  if (isNumber(cell)) return Number(cell);
+  const known = producerTimes.get(cell);
+  if (known !== undefined) return known;
   const time = PRODUCER_TIME.exec(cell);
   if (time) {
     const [, month, day, year, hour, minute] = time;
-    return `${year}-${month.padStart(2, "0")}-${day.padStart(2, "0")}T${hour.padStart(2, "0")}:${minute}`;
+    const iso = `${year}-${month.padStart(2, "0")}-${day.padStart(2, "0")}T${hour.padStart(2, "0")}:${minute}`;
+    if (producerTimes.size >= PRODUCER_TIMES_KEPT) producerTimes.clear();
+    producerTimes.set(cell, iso);
+    return iso;
   }
   return cell;
 }
