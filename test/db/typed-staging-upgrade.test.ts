@@ -15,6 +15,8 @@ it("types the rides staged before migration 0013, and fails, counted, a job whos
   await db.pool.query(`
     ALTER TABLE staging DROP COLUMN rides;
     ALTER TABLE staging ADD COLUMN rides json NOT NULL;
+    ALTER TABLE failed_payloads DROP COLUMN rides;
+    ALTER TABLE failed_payloads ADD COLUMN rides json NOT NULL;
     DROP TYPE staged_ride;
     DELETE FROM drizzle.__drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM drizzle.__drizzle_migrations)`);
   const at = { from_date: "2013-01-02T10:00:00.000Z", booking_created: "2013-01-02T09:00:00.000Z" };
@@ -29,7 +31,15 @@ it("types the rides staged before migration 0013, and fails, counted, a job whos
     [jobs.map((job) => job.id), staged.map((rides) => JSON.stringify(rides))],
   );
 
+  // A failed job's kept rides (migration 0010) are typed too, so a retry can stage them again.
+  await db.pool.query("INSERT INTO failed_payloads (job_id, ride_count, months, rides) VALUES (999999, 1, '{2013-01}', $1::json)", [
+    JSON.stringify([ride({ id: 64, ...at })]),
+  ]);
+
   await applyMigrations(db.url, "unlogged");
+
+  const { rows: kept } = await db.pool.query("SELECT (rides[1]).id, (rides[1]).from_date FROM failed_payloads WHERE job_id = 999999");
+  expect(kept).toEqual([{ id: 64, from_date: new Date(at.from_date) }]);
 
   const { rows: typed } = await db.pool.query("SELECT job_id, r.id, r.from_lat FROM staging, unnest(rides) WITH ORDINALITY AS r ORDER BY ordinality");
   expect(typed).toEqual([

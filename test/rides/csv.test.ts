@@ -46,7 +46,8 @@ describe("reading the producer's CSV", () => {
         cells[at("user_id")] = cell;
         cells[at("from_date")] = cell;
         const [first, read] = parseCsv(`${header}\n${cells.join(",")}\n${cells.join(",")}\n`);
-        expect(read).toEqual(first);
+        // The second line's text starts where the first's ends; all else is read alike.
+        expect({ ...read, from: 0, to: 0 }).toEqual({ ...first, from: 0, to: 0 });
         const expected = cell === "" ? null : /^-?\d+(\.\d+)?$/.test(cell) ? Number(cell) : cell;
         const input = (read as { input: Record<string, unknown> }).input;
         expect(input.user_id).toBe(expected);
