@@ -503,11 +503,11 @@ const SMOKE_STREAM_WINDOW = 4;
 export async function stream(bench: Bench): Promise<Row[]> {
   const post = await launch(bench, "service");
   const windows = bench.smoke ? [SMOKE_STREAM_WINDOW] : STREAM_WINDOWS;
-  const streams = new Map<number, Awaited<ReturnType<typeof launch>>>();
+  const streams = new Map<number, Launched>();
   for (const window of windows) streams.set(window, await launch(bench, "service"));
-  const runs: { server: Awaited<ReturnType<typeof launch>>; window?: number }[] = [{ server: post }, ...windows.map((window) => ({ server: streams.get(window)!, window }))];
+  const runs: { server: Launched; window?: number }[] = [{ server: post }, ...windows.map((window) => ({ server: streams.get(window)!, window }))];
   const order = bench.smoke ? runs : [...runs, ...[...runs].reverse()];
-  const totals = new Map(runs.map(({ server }) => [server, { seconds: 0, ok: 0, failed: 0, latencies: [] as number[] }]));
+  const totals = new Map(runs.map(({ server }): [Launched, OneRideTotals] => [server, { seconds: 0, ok: 0, failed: 0, latencies: [] }]));
   for (const [round, { server, window }] of order.entries()) {
     const common = { url: server.url, firstId: round * 100_000_000 + 1, seed: SEED + round };
     const amount = bench.smoke ? 300 : undefined;
@@ -526,24 +526,32 @@ export async function stream(bench: Bench): Promise<Row[]> {
   const rows: Row[] = [];
   for (const { server, window } of runs) {
     const label = window === undefined ? "service, POST" : `service, stream × ${window} in flight`;
-    const total = totals.get(server)!;
-    const stored = await server.stored();
-    if (bench.smoke ? stored !== total.ok : stored < total.ok) bench.problems.push(`stream scenario ${label}: ${total.ok} rides acknowledged, ${stored} stored`);
-    if (bench.smoke && total.failed > 0) bench.problems.push(`stream scenario ${label}: ${total.failed} refused or failed`);
-    rows.push({
-      scenario: "stream (1 ride/frame, 64 streams) vs 1 ride/POST, 64 conn",
-      server: label,
-      requestsPerSecond: total.ok / total.seconds,
-      ridesPerSecond: total.ok / total.seconds,
-      ack: spread(total.latencies),
-      non2xx: total.failed,
-      peakRssMb: await server.finish(label.replaceAll(/\W+/g, "-")),
-    });
+    rows.push(await oneRideRow(bench, server, "stream (1 ride/frame, 64 streams) vs 1 ride/POST, 64 conn", label, totals.get(server)!));
   }
   const [postRow, ...streamRows] = rows;
   for (const row of streamRows) row.note = `${(row.ridesPerSecond! / postRow.ridesPerSecond!).toFixed(1)}× the POST rides/s`;
   streamRows[windows.indexOf(SMOKE_STREAM_WINDOW)].note += " (targets: ≥ 5×, ack p99 < 25 ms, peak RSS < 250 MB)";
   return rows;
+}
+
+export type Launched = Awaited<ReturnType<typeof launch>>;
+/** What one server took over a scenario's rounds of one-ride requests or frames. */
+export type OneRideTotals = { seconds: number; ok: number; failed: number; latencies: number[] };
+
+/** One server's row from its one-ride totals, once every acknowledged ride is seen stored (and, in a smoke run, none refused). */
+export async function oneRideRow(bench: Bench, server: Launched, scenario: string, label: string, total: OneRideTotals): Promise<Row> {
+  const stored = await server.stored();
+  if (bench.smoke ? stored !== total.ok : stored < total.ok) bench.problems.push(`${scenario}, ${label}: ${total.ok} rides acknowledged, ${stored} stored`);
+  if (bench.smoke && total.failed > 0) bench.problems.push(`${scenario}, ${label}: ${total.failed} refused or failed`);
+  return {
+    scenario,
+    server: label,
+    requestsPerSecond: total.ok / total.seconds,
+    ridesPerSecond: total.ok / total.seconds,
+    ack: spread(total.latencies),
+    non2xx: total.failed,
+    peakRssMb: await server.finish(label.replaceAll(/\W+/g, "-")),
+  };
 }
 
 export const ms = (value?: number) => (value === undefined ? "–" : value < 10 ? `${value.toFixed(2)} ms` : `${Math.round(value)} ms`);

@@ -2,8 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClosedLoopInput, ClosedLoopResult } from "./load/closed-loop.ts";
 import { runLoad } from "./processes.ts";
-import { type Bench, launch, type Row } from "./scenarios.ts";
-import { spread } from "./stats.ts";
+import { type Bench, launch, type OneRideTotals, oneRideRow, type Row } from "./scenarios.ts";
 
 /** How long the receiver takes to answer each delivery. */
 const RECEIVER_SLEEP_MS = 30_000;
@@ -42,7 +41,7 @@ export async function webhooks(bench: Bench): Promise<Row[]> {
     const plain = await launch(bench, "service");
     const hooked = await launch(bench, "service", { WEBHOOK_URLS: `all=${receiver.url}`, WEBHOOK_SECRET: "bench-secret-0123456789", WEBHOOK_ALLOW_PRIVATE_URLS: "true" });
     const order = bench.smoke ? [plain, hooked] : [plain, hooked, hooked, plain];
-    const totals = new Map([plain, hooked].map((server) => [server, { seconds: 0, ok: 0, failed: 0, latencies: [] as number[] }]));
+    const totals = new Map([plain, hooked].map((server): [typeof server, OneRideTotals] => [server, { seconds: 0, ok: 0, failed: 0, latencies: [] }]));
     for (const [round, server] of order.entries()) {
       const input: ClosedLoopInput = {
         url: server.url, format: "json", ridesPerRequest: 1, connections: 64, firstId: round * 100_000_000 + 1, seed: SEED + round,
@@ -62,19 +61,7 @@ export async function webhooks(bench: Bench): Promise<Row[]> {
     const delivered = receiver.deliveries();
     const rows: Row[] = [];
     for (const [server, label] of [[plain, "service, no webhooks"], [hooked, "service, webhook receiver sleeping 30 s"]] as const) {
-      const total = totals.get(server)!;
-      const stored = await server.stored();
-      if (bench.smoke ? stored !== total.ok : stored < total.ok) bench.problems.push(`webhooks scenario ${label}: ${total.ok} rides acknowledged, ${stored} stored`);
-      if (bench.smoke && total.failed > 0) bench.problems.push(`webhooks scenario ${label}: ${total.failed} failed requests`);
-      rows.push({
-        scenario: "webhooks (1 ride/POST, JSON, 64 conn; every job sent to a receiver that sleeps 30 s)",
-        server: label,
-        requestsPerSecond: total.ok / total.seconds,
-        ridesPerSecond: total.ok / total.seconds,
-        ack: spread(total.latencies),
-        non2xx: total.failed,
-        peakRssMb: await server.finish(label.replaceAll(/\W+/g, "-")),
-      });
+      rows.push(await oneRideRow(bench, server, "webhooks (1 ride/POST, JSON, 64 conn; every job sent to a receiver that sleeps 30 s)", label, totals.get(server)!));
     }
     if (delivered < 4) bench.problems.push(`webhooks scenario: the receiver was sent ${delivered} deliveries, not the 4 in flight expected`);
     const [none, hookedRow] = rows;

@@ -29,3 +29,13 @@ export function mediaTypeOf(c: Context, accepted: readonly string[]): string {
   }
   return type;
 }
+
+/** A small JSON request body (the caller's bodyLimit bounds it): a 415 for another type, a 400 when it does not parse. */
+export async function jsonBody(c: Context): Promise<unknown> {
+  mediaTypeOf(c, ["application/json"]);
+  try {
+    return JSON.parse(await c.req.text());
+  } catch {
+    throw new Problem(400, "the body is not valid JSON");
+  }
+}

@@ -4,7 +4,7 @@ import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
 import { jsonSchemaOf, problem, queryParameters, UNAVAILABLE } from "../docs/openapi.ts";
 import { Problem } from "../http/problem.ts";
-import { mediaTypeOf } from "../http/media-type.ts";
+import { jsonBody } from "../http/media-type.ts";
 import { validateQuery } from "../http/validate-query.ts";
 import type { Analytics } from "./analytics.ts";
 import { travelTypes } from "../rides/index.ts";
@@ -69,13 +69,7 @@ export function queryRoutes(deps: QueryDeps) {
   });
   return new Hono().post("/v1/query", describeRoute(QUERY_DOC), limit, async (c) => {
     const { explain } = validateQuery(c, Params);
-    mediaTypeOf(c, ["application/json"]);
-    let body: unknown;
-    try {
-      body = JSON.parse(await c.req.text());
-    } catch {
-      throw new Problem(400, "the body is not valid JSON");
-    }
+    const body = await jsonBody(c);
     const started = performance.now();
     const query = parseQuery(body, deps);
     const rollup = chooseRollup(query, deps.rollupZone);

@@ -14,7 +14,7 @@ import {
   WEBHOOK_LIST_RESPONSE,
   WEBHOOK_RESPONSE,
 } from "../docs/openapi.ts";
-import { mediaTypeOf } from "../http/media-type.ts";
+import { jsonBody } from "../http/media-type.ts";
 import { Problem } from "../http/problem.ts";
 import { idParam, validateQuery } from "../http/validate-query.ts";
 import type pg from "pg";
@@ -87,13 +87,7 @@ export function webhookRoutes(pool: pg.Pool, allowPrivateUrls: boolean) {
       }),
       limit,
       async (c) => {
-        mediaTypeOf(c, ["application/json"]);
-        let body: unknown;
-        try {
-          body = JSON.parse(await c.req.text());
-        } catch {
-          throw new Problem(400, "the body is not valid JSON");
-        }
+        const body = await jsonBody(c);
         const result = v.safeParse(schema, body);
         if (!result.success) {
           const issue = result.issues[0];
