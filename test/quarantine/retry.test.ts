@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { jobCounts } from "../../src/jobs/store.ts";
+import { jobCounts, jobEventsAfter } from "../../src/jobs/store.ts";
 import { post, ride, waitForJob, withTestService } from "../support/service.ts";
 
 const INGEST = "retry-test-ingest-key";
@@ -52,6 +52,11 @@ describe("POST /v1/jobs/{id}/retry", () => {
     expect(stored.rows).toEqual(ids.map((id) => ({ id, job_id: jobId })));
     expect((await ctx.db.pool.query("SELECT count(*)::int AS n FROM failed_payloads WHERE job_id = $1", [jobId])).rows[0].n).toBe(0);
     await countsMatch();
+
+    // Each attempt's end is an event of its own (SSE, webhooks), its data the job as it was then.
+    const events = (await jobEventsAfter(ctx.db.pool, 0, 1_000)).filter((event) => event.job.job_id === jobId);
+    expect(events.map((event) => [event.job.status, event.job.attempts])).toEqual([["failed", 1], ["failed", 2], ["done", 3]]);
+    expect(events[2].job).toEqual(done);
   });
 
   it("leaves a ride a later job stored meanwhile as that job stored it: the retried send is older", async () => {
