@@ -18,19 +18,25 @@ const PRINTED_URL = "http://127.0.0.1:3000";
 type Step = { command: string; expected: string[] };
 type Request = { method: string; url: string; headers: Record<string, string>; body?: Uint8Array<ArrayBuffer>; showHeaders: boolean };
 
-/** The ```sh block under "## Walk-through": commands (with `\` continuations) and the `# ` lines after each. */
+/**
+ * The ```sh block under "## Walk-through": commands (with `\` continuations) and the `# `
+ * lines right after each (its answer); `# ` lines after a blank line are prose for the next.
+ */
 function walkthrough(): Step[] {
   const block = /## Walk-through\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(README)?.[1];
   if (!block) throw new Error("README.md has no ```sh block under ## Walk-through");
   const steps: Step[] = [];
   let pending = "";
+  let answering = false;
   for (const line of block.split("\n")) {
     if (pending || line.startsWith("curl ")) {
       pending += line.replace(/\\$/, " ");
-      if (!line.endsWith("\\")) steps.push({ command: pending, expected: [] }), (pending = "");
-    } else if (line.startsWith("# ") && steps.length > 0) {
+      if (!line.endsWith("\\")) steps.push({ command: pending, expected: [] }), (pending = ""), (answering = true);
+    } else if (line.trim() === "") {
+      answering = false;
+    } else if (line.startsWith("# ") && answering) {
       steps.at(-1)!.expected.push(line.slice(2));
-    } else if (line.trim() !== "" && !line.startsWith("#")) {
+    } else if (!line.startsWith("#")) {
       throw new Error(`the walk-through has a command this test cannot run: ${line}`);
     }
   }
