@@ -5,15 +5,32 @@ import { cleanUp } from "./support/clean-up.ts";
 import { allOutput, LEAK, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
 
 const SECRET = "whsec_fault_0123456789abcdef";
-let receiver: Awaited<ReturnType<typeof startReceiver>> | undefined;
+const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
 afterAll(async () => {
-  await receiver?.close();
+  for (const receiver of receivers) await receiver.close();
   await cleanUp();
 });
 
+/** One ride POSTed to the service; its job id. */
+async function sendRide(url: string, id: number): Promise<number> {
+  const answer = await fetch(`${url}/v1/rides`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      id, user_id: 1, vehicle_model_id: 12, package_id: null, travel_type_id: 2, from_area_id: 83, to_area_id: null,
+      from_city_id: null, to_city_id: null, from_date: "2013-01-01T02:00:00+05:30", to_date: null, online_booking: false,
+      mobile_site_booking: false, booking_created: "2013-01-01T01:39:00+05:30", from_lat: null, from_long: null, to_lat: null,
+      to_long: null, car_cancellation: false,
+    }),
+  });
+  expect(answer.status).toBe(202);
+  return (await answer.json()).job_id;
+}
+
 it("fault 9: a webhook receiver that fails three times gets its event although the service was SIGKILLed and then stopped between attempts", async () => {
   const cluster = await startCluster({ pgbouncer: inject("faultsThroughPgBouncer") === true });
-  receiver = await startReceiver((attempt) => (attempt <= 3 ? 503 : 200));
+  const receiver = await startReceiver((attempt) => (attempt <= 3 ? 503 : 200));
+  receivers.push(receiver);
   const env = {
     ...cluster.serviceEnv,
     WEBHOOK_URLS: `all=${receiver.url}`,
@@ -30,31 +47,20 @@ it("fault 9: a webhook receiver that fails three times gets its event although t
     });
 
   let service = await startServiceProcess(cluster.url, { env });
-  const answer = await fetch(`${service.url}/v1/rides`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      id: 940_001, user_id: 1, vehicle_model_id: 12, package_id: null, travel_type_id: 2, from_area_id: 83, to_area_id: null,
-      from_city_id: null, to_city_id: null, from_date: "2013-01-01T02:00:00+05:30", to_date: null, online_booking: false,
-      mobile_site_booking: false, booking_created: "2013-01-01T01:39:00+05:30", from_lat: null, from_long: null, to_lat: null,
-      to_long: null, car_cancellation: false,
-    }),
-  });
-  const { job_id: jobId } = await answer.json();
-  expect(answer.status).toBe(202);
+  const jobId = await sendRide(service.url, 940_001);
 
-  await until("the first attempt", () => receiver!.received.length >= 1);
+  await until("the first attempt", () => receiver.received.length >= 1);
   await waitingToRetry();
   service.child.kill("SIGKILL");
   await service.exited;
   service = await startServiceProcess(cluster.url, { port: service.port, env });
 
-  await until("the second attempt", () => receiver!.received.length >= 2);
+  await until("the second attempt", () => receiver.received.length >= 2);
   await waitingToRetry();
   expect(await stopServiceProcess(service, "SIGTERM")).toBe(0);
   service = await startServiceProcess(cluster.url, { port: service.port, env });
 
-  await until("the fourth attempt", () => receiver!.received.length >= 4);
+  await until("the fourth attempt", () => receiver.received.length >= 4);
   const job = await (await fetch(`${service.url}/v1/jobs/${jobId}`)).json();
   const verify = await documentedVerifier();
   for (const request of receiver.received) {
@@ -78,5 +84,39 @@ it("fault 9: a webhook receiver that fails three times gets its event although t
   ]);
   // Delivered once: no attempt after the 2xx.
   expect(receiver.received).toHaveLength(4);
+  expect(allOutput()).not.toMatch(LEAK);
+});
+
+it("fault 9b: a delivery whose service was SIGKILLed in the middle of its attempt is attempted again once pg-boss sees the attempt expire", { timeout: 240_000 }, async () => {
+  const cluster = await startCluster({ pgbouncer: inject("faultsThroughPgBouncer") === true });
+  const receiver = await startReceiver((attempt) => (attempt === 1 ? "hang" : 200));
+  receivers.push(receiver);
+  const env = {
+    ...cluster.serviceEnv,
+    WEBHOOK_URLS: `all=${receiver.url}`,
+    WEBHOOK_SECRET: SECRET,
+    WEBHOOK_ALLOW_PRIVATE_URLS: "true",
+    // Long enough that the first attempt is still running when the service is killed; an
+    // attempt expires (and is retried) WEBHOOK_TIMEOUT_MS + 30 s after it started.
+    WEBHOOK_TIMEOUT_MS: "5000",
+    WEBHOOK_RETRY_DELAY_SECONDS: "1",
+  };
+  let service = await startServiceProcess(cluster.url, { env });
+  const jobId = await sendRide(service.url, 940_101);
+  await until("the first attempt", () => receiver.received.length >= 1);
+  const { rows } = await cluster.pool.query("SELECT state FROM pgboss.job WHERE name = 'webhook-deliveries'");
+  expect(rows).toEqual([{ state: "active" }]);
+  service.child.kill("SIGKILL");
+  await service.exited;
+  service = await startServiceProcess(cluster.url, { port: service.port, env });
+
+  // pg-boss's supervisor (every 60 s) finds the attempt past its expiry and queues the retry.
+  await until("the second attempt", () => receiver.received.length >= 2, 180_000);
+  const job = await (await fetch(`${service.url}/v1/jobs/${jobId}`)).json();
+  const [first, second] = receiver.received;
+  expect(second.headers["rides-event-id"]).toBe(first.headers["rides-event-id"]);
+  expect(JSON.parse(second.body)).toMatchObject({ type: "job.done", job });
+  expect((await documentedVerifier())(String(second.headers["rides-signature"]), second.body, SECRET)).toBe(true);
+  expect(await stopServiceProcess(service, "SIGTERM")).toBe(0);
   expect(allOutput()).not.toMatch(LEAK);
 });
