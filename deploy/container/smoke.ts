@@ -28,6 +28,9 @@ const sampleIds = sampleCsv.trim().split("\n").slice(1).map((line) => Number(lin
 
 const env = {
   ...process.env,
+  // podman's network helper runs iptables and debootstrap lives there: /usr/sbin, which a
+  // user's PATH (kept by `sudo env PATH="$PATH"`) lacks.
+  PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
   CONTAINERS_CONF: process.env.CONTAINERS_CONF ?? join(here, "containers.conf"),
   // podman writes OCI images by default, which drop the Dockerfile's HEALTHCHECK.
   BUILDAH_FORMAT: "docker",
