@@ -248,7 +248,7 @@ const flag = (value: boolean) => (value ? "t" : "f");
  * A job's rides as a staged_ride[] literal, fields in RIDE_FIELDS order (the type's, migration
  * 0013). Validated rides hold only numbers, booleans, null and ISO 8601 UTC times, none of
  * which holds a character an array or record literal would need quoted inside its quotes.
- * Each ride's template is a tree of small strings (V8's cons strings, about ten times the
+ * Each ride's template is a tree of small strings (V8's cons strings, about seven times the
  * text's size); joining them makes one flat string, so a request that waits for its commit
  * holds its literal's bytes only.
  */
