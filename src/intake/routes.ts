@@ -77,12 +77,16 @@ export function intakeRoutes(options: IntakeOptions) {
         throw new Problem(422, `none of the ${rejected.length} rides is valid; nothing was accepted`, { accepted: 0, ...report });
       }
       const idempotency = key === undefined ? undefined : { key, hash: requestHash(mediaType, zone, body) };
-      await backlog.admit(accepted.length);
-      const staged = await stager.stage(accepted, idempotency, read.quarantine.json).catch((error) => {
+      // Only these outlive the wait for the commit: the body, its text and its rides (the
+      // stager keeps their literal) are garbage while many requests wait together.
+      const { quarantine } = read;
+      const count = accepted.length;
+      await backlog.admit(count);
+      const staged = await stager.stage(accepted, idempotency, quarantine.json).catch((error) => {
         throw error instanceof CommitOutcomeUnknown ? outcomeUnknown(key) : error;
       });
-      if (staged.created) onQuarantined(read.quarantine);
-      return { staged, idempotency, accepted: accepted.length, report };
+      if (staged.created) onQuarantined(quarantine);
+      return { staged, idempotency, accepted: count, report };
     } finally {
       release();
     }
