@@ -16,4 +16,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 # Node itself is PID 1 and gets the SIGTERM of `docker stop`: under `npm start`, npm exits 1
 # at once ("npm error signal SIGTERM") and takes the service down before it has drained.
 # The flags are those of package.json's start script.
-CMD ["node", "--experimental-strip-types", "--max-semi-space-size=4", "--optimize-for-size", "--heap-growing-percent=20", "src/main.ts"]
+CMD ["node", "--experimental-strip-types", "--max-semi-space-size=4", "--heap-growing-percent=20", "src/main.ts"]

@@ -8,7 +8,8 @@ const ROOT = new URL("../", import.meta.url).pathname;
 // The service runs exactly as `npm start` runs it (its node flags included); the
 // baselines get the same flags so only the design differs.
 const START: string[] = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).scripts.start.split(" ");
-const NODE_FLAGS = START.filter((word) => word.startsWith("--"));
+/** The node flags `npm start` runs the service with. */
+export const NODE_FLAGS = START.filter((word) => word.startsWith("--"));
 const SCRIPTS: Record<ServerKind, string> = {
   service: START.at(-1)!,
   naive: "bench/servers/naive.ts",

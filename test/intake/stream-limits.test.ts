@@ -25,8 +25,8 @@ const storedIds = async (ids: number[]) =>
 
 describe("flow control", () => {
   it("stops reading a client that never reads its acks: frames taken and memory stay within the in-flight bound", async () => {
-    // The young generation as npm start sizes it, so RSS shows what is held rather than garbage not yet collected.
-    const service = await startServiceProcess(db.url, { env: { STREAM_MAX_IN_FLIGHT: "50", NODE_OPTIONS: "--max-semi-space-size=4" } });
+    // With npm start's heap flags (startServiceProcess), so RSS shows what is held rather than garbage not yet collected.
+    const service = await startServiceProcess(db.url, { env: { STREAM_MAX_IN_FLIGHT: "50" } });
     const pid = service.child.pid!;
     const before = rssMb(pid);
     const client = await rawStream(service.url);

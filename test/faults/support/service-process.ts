@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { NODE_FLAGS } from "../../../bench/processes.ts";
 import { freePort } from "../../../src/db/embedded.ts";
 
 export { LEAK } from "../../support/service.ts";
@@ -26,7 +27,7 @@ export async function killAllServices(): Promise<void> {
 }
 
 /**
- * The service exactly as the container runs it: `node --experimental-strip-types src/main.ts`;
+ * The service exactly as `npm start` and the container run it (its node flags included);
  * env may set DATABASE_URL too (through PgBouncer); root, a checkout of another commit (a bench's "before").
  */
 export async function startServiceProcess(
@@ -34,7 +35,7 @@ export async function startServiceProcess(
   { port, env = {}, root = ROOT }: { port?: number; env?: Record<string, string>; root?: string } = {},
 ): Promise<ServiceProcess> {
   const chosenPort = port ?? (await freePort());
-  const child = spawn(process.execPath, ["--experimental-strip-types", "src/main.ts"], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, "src/main.ts"], {
     cwd: root,
     env: { ...process.env, DATABASE_URL: databaseUrl, ...env, HOST: "127.0.0.1", PORT: String(chosenPort) },
     stdio: ["ignore", "pipe", "pipe"],
