@@ -27,18 +27,20 @@ async function sendRide(url: string, id: number): Promise<number> {
   return (await answer.json()).job_id;
 }
 
-it("fault 9: a webhook receiver that fails three times gets its event although the service was SIGKILLed and then stopped between attempts", async () => {
+/** A cluster and a receiver answering `answer`, and the service settings that send it every finished job. */
+async function setUp(answer: Parameters<typeof startReceiver>[0], settings: Record<string, string>) {
   const cluster = await startCluster({ pgbouncer: inject("faultsThroughPgBouncer") === true });
-  const receiver = await startReceiver((attempt) => (attempt <= 3 ? 503 : 200));
+  const receiver = await startReceiver(answer);
   receivers.push(receiver);
-  const env = {
-    ...cluster.serviceEnv,
-    WEBHOOK_URLS: `all=${receiver.url}`,
-    WEBHOOK_SECRET: SECRET,
-    WEBHOOK_ALLOW_PRIVATE_URLS: "true",
+  const env = { ...cluster.serviceEnv, WEBHOOK_URLS: `all=${receiver.url}`, WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE_URLS: "true", ...settings };
+  return { cluster, receiver, env };
+}
+
+it("fault 9: a webhook receiver that fails three times gets its event although the service was SIGKILLed and then stopped between attempts", async () => {
+  const { cluster, receiver, env } = await setUp((attempt) => (attempt <= 3 ? 503 : 200), {
     WEBHOOK_RETRY_DELAY_SECONDS: "2",
     WEBHOOK_RETRY_DELAY_MAX_SECONDS: "4",
-  };
+  });
   // The delivery is waiting for its next attempt (pg-boss recorded the failure), not in flight.
   const waitingToRetry = () =>
     until("the delivery to be waiting for its retry", async () => {
@@ -88,19 +90,12 @@ it("fault 9: a webhook receiver that fails three times gets its event although t
 });
 
 it("fault 9b: a delivery whose service was SIGKILLed in the middle of its attempt is attempted again once pg-boss sees the attempt expire", { timeout: 240_000 }, async () => {
-  const cluster = await startCluster({ pgbouncer: inject("faultsThroughPgBouncer") === true });
-  const receiver = await startReceiver((attempt) => (attempt === 1 ? "hang" : 200));
-  receivers.push(receiver);
-  const env = {
-    ...cluster.serviceEnv,
-    WEBHOOK_URLS: `all=${receiver.url}`,
-    WEBHOOK_SECRET: SECRET,
-    WEBHOOK_ALLOW_PRIVATE_URLS: "true",
+  const { cluster, receiver, env } = await setUp((attempt) => (attempt === 1 ? "hang" : 200), {
     // Long enough that the first attempt is still running when the service is killed; an
     // attempt expires (and is retried) WEBHOOK_TIMEOUT_MS + 30 s after it started.
     WEBHOOK_TIMEOUT_MS: "5000",
     WEBHOOK_RETRY_DELAY_SECONDS: "1",
-  };
+  });
   let service = await startServiceProcess(cluster.url, { env });
   const jobId = await sendRide(service.url, 940_101);
   await until("the first attempt", () => receiver.received.length >= 1);
