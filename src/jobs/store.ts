@@ -104,18 +104,27 @@ export type JobEvent = { seq: number; job: Job };
 
 // An event's job is the job as GET /v1/jobs/{id} answered right after the event: what
 // the transition set, from the event row (a retried job finishes more than once), the
-// rest from jobs. The LIMIT 1 keeps the lookup on one partition, as in listJobsFrom.
+// rest from jobs, read by the events' job ids as a parameter, which the planner keeps to
+// their partitions (a join planned and opened every partition of jobs, as LISTED_JOBS says).
 const EVENTS_AFTER = `
-SELECT e.seq, j.job_id, e.status, j.accepted, e.stored,
-  CASE WHEN e.status = 'done' THEN j.accepted - e.stored ELSE 0 END AS superseded, e.failed, e.error, j.received_at, e.finished_at, e.attempts
-FROM (SELECT * FROM job_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3) e
-CROSS JOIN LATERAL (SELECT id AS job_id, accepted, received_at FROM jobs WHERE id = e.job_id LIMIT 1) j
-ORDER BY e.seq`;
+SELECT seq, job_id, status, stored, failed, error, finished_at, attempts
+FROM job_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`;
+const JOBS_OF_EVENTS = "SELECT id, accepted, received_at FROM jobs WHERE id = ANY($1::bigint[])";
+type EventRow = Pick<JobRow, "job_id" | "stored" | "failed" | "error" | "finished_at" | "attempts"> & { seq: number; status: JobStatus };
 
-/** Up to `limit` events after seq `after` (and at most `through`), oldest first. */
+/** Up to `limit` events after seq `after` (and at most `through`), oldest first; those of pruned jobs are left out. */
 export async function jobEventsAfter(db: pg.Pool | pg.PoolClient, after: number, limit: number, through = Number.MAX_SAFE_INTEGER): Promise<JobEvent[]> {
-  const { rows } = await db.query<JobRow & { seq: number }>(EVENTS_AFTER, [after, through, limit]);
-  return rows.map(({ seq, ...job }) => ({ seq, job: toJob(job) }));
+  const { rows: events } = await db.query<EventRow>(EVENTS_AFTER, [after, through, limit]);
+  if (events.length === 0) return [];
+  const ids = [...new Set(events.map((event) => event.job_id))];
+  const { rows } = await db.query<{ id: number; accepted: number; received_at: Date }>(JOBS_OF_EVENTS, [ids]);
+  const jobs = new Map(rows.map((job) => [job.id, job]));
+  return events.flatMap(({ seq, ...event }) => {
+    const job = jobs.get(event.job_id);
+    if (!job) return [];
+    const superseded = event.status === "done" ? job.accepted - event.stored : 0;
+    return [{ seq, job: toJob({ ...event, accepted: job.accepted, superseded, received_at: job.received_at }) }];
+  });
 }
 
 /** Up to `limit` events' seq and status after seq `after`, for the webhook dispatcher. */
