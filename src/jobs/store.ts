@@ -133,8 +133,8 @@ export async function jobEventStatusesAfter(db: pg.PoolClient, after: number, li
 }
 
 /** The newest event's seq (0: none yet); every event up to it has committed (see JOB_EVENTS_LOCK). */
-export async function newestJobEventSeq(pool: pg.Pool): Promise<number> {
-  return (await pool.query<{ seq: number }>("SELECT coalesce(max(seq), 0)::bigint AS seq FROM job_events")).rows[0].seq;
+export async function newestJobEventSeq(db: pg.Pool | pg.PoolClient): Promise<number> {
+  return (await db.query<{ seq: number }>("SELECT coalesce(max(seq), 0)::bigint AS seq FROM job_events")).rows[0].seq;
 }
 
 /** Jobs that reached an outcome are announced on this channel (as "first-last" ids), for the streams waiting on them. */

@@ -2,7 +2,7 @@ import type { Job as BossJob, PgBoss } from "pg-boss";
 import type pg from "pg";
 import type { WebhookSettings } from "../config.ts";
 import { inTransaction } from "../db/client.ts";
-import { jobEventsAfter, jobEventStatusesAfter } from "../jobs/store.ts";
+import { jobEventsAfter, jobEventStatusesAfter, newestJobEventSeq } from "../jobs/store.ts";
 import { signatureHeader } from "./signature.ts";
 import {
   advanceDispatchCursor,
@@ -60,9 +60,15 @@ export async function startWebhookWorker({ boss, pool, settings, onDelivery, onE
     return inTransaction(pool, async (client) => {
       const through = await lockDispatchCursor(client);
       if (through === undefined) return "busy";
+      const targets = await dispatchTargets(client);
+      // With no endpoint the events so far go nowhere: the cursor passes them unread (every
+      // job's event would otherwise be read once, a page per move, for nothing).
+      if (targets.length === 0) {
+        await advanceDispatchCursor(client, Math.max(through, await newestJobEventSeq(client)));
+        return "done";
+      }
       const events = await jobEventStatusesAfter(client, through, DISPATCH_PAGE);
       if (events.length === 0) return "done";
-      const targets = await dispatchTargets(client);
       const jobs = events.flatMap((event) =>
         targets.filter((hook) => hook.notify === "all" || event.status !== "done").map((hook) => ({ data: { webhook_id: hook.id, seq: event.seq } })),
       );

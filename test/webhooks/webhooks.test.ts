@@ -16,11 +16,34 @@ afterAll(async () => {
   for (const receiver of receivers) await receiver.close();
 });
 
+const delivered = async (url: string) =>
+  Number(/rides_webhook_deliveries_total\{outcome="delivered"\} (\d+)\n/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
 const register = async (body: unknown) => post(running.service.url, JSON.stringify(body), "application/json", "/v1/webhooks");
 
 describe("webhooks", () => {
+  // First in this file: no endpoint exists yet.
+  it("with no endpoint the dispatcher passes the events so far; an endpoint created then gets only the events after it", async () => {
+    const { url } = running.service;
+    const before = (await post(url, JSON.stringify(ride({ id: 710_001 })), "application/json")).body.job_id;
+    await waitForJob(url, before);
+    const newest = async () => Number((await running.db.pool.query("SELECT max(seq) AS seq FROM job_events")).rows[0].seq);
+    await vi.waitFor(async () => {
+      const { rows } = await running.db.pool.query<{ through: string }>("SELECT through FROM webhook_dispatch");
+      expect(Number(rows[0].through)).toBe(await newest());
+    });
+    const receiver = await startReceiver(() => 204);
+    receivers.push(receiver);
+    const created = await register({ url: receiver.url, notify: "all", secret: SECRET });
+    const after = (await post(url, JSON.stringify(ride({ id: 710_002 })), "application/json")).body.job_id;
+    await waitForJob(url, after);
+    await vi.waitFor(() => expect(receiver.received.length).toBe(1), { timeout: 15_000 });
+    expect(JSON.parse(receiver.received[0].body)).toMatchObject({ type: "job.done", job: { job_id: after } });
+    expect((await fetch(`${url}/v1/webhooks/${created.body.webhook_id}`, { method: "DELETE" })).status).toBe(204);
+  });
+
   it("a receiver that fails its first three deliveries gets the event on the fourth, signed, with one event id; every attempt is listed and counted", async () => {
     const { url } = running.service;
+    const deliveredBefore = await delivered(url);
     const receiver = await startReceiver((attempt) => (attempt <= 3 ? 500 : 200));
     const hanging = await startReceiver(() => "hang");
     receivers.push(receiver, hanging);
@@ -65,7 +88,7 @@ describe("webhooks", () => {
       expect(body.deliveries[0]).toMatchObject({ outcome: "retrying", response_status: null, error: "no answer within 1000 ms (WEBHOOK_TIMEOUT_MS)" });
     }, { timeout: 15_000 });
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/rides_webhook_deliveries_total\{outcome="delivered"\} 1\n/);
+    expect(await delivered(url)).toBe(deliveredBefore + 1);
     expect(metrics).toMatch(/rides_webhook_deliveries_total\{outcome="retrying"\} [4-9]/);
 
     expect((await fetch(`${url}/v1/webhooks/${slow.body.webhook_id}`, { method: "DELETE" })).status).toBe(204);
