@@ -60,11 +60,14 @@ export async function startWebhookWorker({ boss, pool, settings, onDelivery, onE
     return inTransaction(pool, async (client) => {
       const through = await lockDispatchCursor(client);
       if (through === undefined) return "busy";
+      // Read before the endpoints, so an endpoint created meanwhile is either seen here or
+      // newer than every event passed over below.
+      const newest = await newestJobEventSeq(client);
       const targets = await dispatchTargets(client);
       // With no endpoint the events so far go nowhere: the cursor passes them unread (every
       // job's event would otherwise be read once, a page per move, for nothing).
       if (targets.length === 0) {
-        await advanceDispatchCursor(client, Math.max(through, await newestJobEventSeq(client)));
+        await advanceDispatchCursor(client, Math.max(through, newest));
         return "done";
       }
       const events = await jobEventStatusesAfter(client, through, DISPATCH_PAGE);

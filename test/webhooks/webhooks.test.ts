@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../src/config.ts";
+import { newestJobEventSeq } from "../../src/jobs/store.ts";
 import { webhookUrlProblem } from "../../src/webhooks/url.ts";
 import { getJson, post, ride, waitForJob, withTestService } from "../support/service.ts";
 import { documentedVerifier, startReceiver } from "./receiver.ts";
@@ -26,10 +27,9 @@ describe("webhooks", () => {
     const { url } = running.service;
     const before = (await post(url, JSON.stringify(ride({ id: 710_001 })), "application/json")).body.job_id;
     await waitForJob(url, before);
-    const newest = async () => Number((await running.db.pool.query("SELECT max(seq) AS seq FROM job_events")).rows[0].seq);
     await vi.waitFor(async () => {
       const { rows } = await running.db.pool.query<{ through: string }>("SELECT through FROM webhook_dispatch");
-      expect(Number(rows[0].through)).toBe(await newest());
+      expect(Number(rows[0].through)).toBe(await newestJobEventSeq(running.db.pool));
     });
     const receiver = await startReceiver(() => 204);
     receivers.push(receiver);
