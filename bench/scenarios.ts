@@ -377,8 +377,8 @@ export async function moverAlone(bench: Bench): Promise<Row[]> {
     const { idempotencyKeyTtlHours, jobsPartitionSize } = loadConfig({});
     const ensureJobPartitions = createJobPartitions(pool, jobsPartitionSize);
     await ensureJobPartitions();
-    const stager = createStager({ pool, partitionZone: ZONE, idempotencyKeyTtlHours, ensureJobPartitions, onStaged: () => {} });
-    const mover = createMover(pool, ensure, moverChunkRows, ZONE);
+    const stager = createStager({ pool, partitionZone: ZONE, idempotencyKeyTtlHours, ensureJobPartitions, onStaged: () => {}, prepare: true });
+    const mover = createMover({ pool, ensurePartitions: ensure, chunkRows: moverChunkRows, zone: ZONE, prepare: true });
     const folder = createFolder(pool, ZONE, (error) => bench.problems.push(`mover: fold failed: ${(error as Error).message}`));
     databases.push({ withMaxId, database, pool, stager, mover, folder, nextId: stored + 1, seconds: 0, foldSeconds: 0, rides: 0, blocks: 0, finishBlocks: 0, jobs: 0 });
   }

@@ -34,6 +34,8 @@ export type Service = { url: string; app: ReturnType<typeof createApp>; memoryBu
  */
 export async function startService(config: Config & { databaseUrl: string }, log = createLogger(config.logLevel)): Promise<Service> {
   const directUrl = config.directDatabaseUrl ?? config.databaseUrl;
+  // DATABASE_URL apart from DIRECT_DATABASE_URL is taken to be a transaction pooler.
+  const prepare = config.databaseUrl === directUrl;
   await applyMigrations(directUrl, config.stagingDurability);
   const pool = createPool(config.databaseUrl, { max: config.databasePoolSize });
   // What validation needs from the database, read once: the zones PostgreSQL knows, the travel types.
@@ -60,7 +62,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
   const boss = new PgBoss({ connectionString: directUrl, max: 4, useListenNotify: true });
   boss.on("error", (error) => log.warn({ error: error.message }, "pg-boss error"));
   await boss.start();
-  const mover = createMover(pool, createPartitions(pool, config.timeZone), config.moverChunkRows, config.timeZone);
+  const mover = createMover({ pool, ensurePartitions: createPartitions(pool, config.timeZone), chunkRows: config.moverChunkRows, zone: config.timeZone, prepare });
   if (await mover.backfillRollups()) log.warn("filled the rollups from the rides already stored");
   const folder = createFolder(pool, config.timeZone, (error) =>
     log.warn({ error: (error as Error).message }, "could not fold the rollup log"),
@@ -102,6 +104,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
     ensureJobPartitions,
     onStaged: worker.wake,
+    prepare,
   });
   const backlog = createBacklog(pool, config.stagingMaxRides);
   // Notifications: SSE and webhooks read job_events when a job finishes. The webhooks have

@@ -144,7 +144,7 @@ async function main() {
     }
     const generateS = ms(started) / 1000;
     started = performance.now();
-    const mover = createMover(pool, ensure, 20_000, ZONE);
+    const mover = createMover({ pool, ensurePartitions: ensure, chunkRows: 20_000, zone: ZONE, prepare: true });
     await mover.backfillRollups();
     const backfillS = ms(started) / 1000;
     await pool.query("VACUUM ANALYZE");
@@ -204,8 +204,8 @@ async function measureIntake(
     { shape: "streaming (each job's rides within minutes, time-ordered)", start: "2025-12-20T00:00:00+05:30", span: "1 day", ordered: true },
     { shape: "history (rides scattered over the whole year)", start: YEAR_START, span: "365 days", ordered: false },
   ];
-  const on = createMover(pool, ensure, 20_000, ZONE);
-  const off = createMover(pool, ensure, 20_000, ZONE, false);
+  const on = createMover({ pool, ensurePartitions: ensure, chunkRows: 20_000, zone: ZONE, prepare: true });
+  const off = createMover({ pool, ensurePartitions: ensure, chunkRows: 20_000, zone: ZONE, logForRollups: false, prepare: true });
   const folder = createFolder(pool, ZONE, (error) => {
     throw error;
   });

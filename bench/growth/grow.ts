@@ -63,6 +63,6 @@ export async function growRides(pool: pg.Pool, { firstId, count, from, to }: Omi
       [start, end, from.toISOString(), firstId, count - 1, spanMs],
     );
   }
-  const mover = createMover(pool, createPartitions(pool, zone), 1, zone);
+  const mover = createMover({ pool, ensurePartitions: createPartitions(pool, zone), chunkRows: 1, zone, prepare: true });
   await mover.backfillRollups();
 }

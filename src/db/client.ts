@@ -7,8 +7,8 @@ export type PoolOptions = { max?: number; connectTimeoutMs?: number; queryTimeou
 
 /**
  * A pool of plain transactions and single statements: nothing in it relies on a session
- * (no session locks, LISTEN or named prepared statements), so `url` may be PgBouncer in
- * transaction pooling mode.
+ * (no session locks or LISTEN, and named prepared statements only by `statement`), so
+ * `url` may be PgBouncer in transaction pooling mode.
  */
 export function createPool(url: string, { max = 8, connectTimeoutMs = 5_000, queryTimeoutMs = 30_000 }: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
@@ -24,6 +24,17 @@ export function createPool(url: string, { max = 8, connectTimeoutMs = 5_000, que
   // No drizzle query builder here: importing drizzle-orm's ES modules alone peaks at ~250 MB
   // RSS on Node 24 (see migrate.ts); the service's SQL is plain and bound through pg.
   return pool;
+}
+
+/**
+ * A hot statement, kept prepared by each connection when `prepare` (the pool reaches
+ * PostgreSQL itself): it is then parsed once per connection and, after a few runs,
+ * planned once, where planning cost as much as running it. PgBouncer before 1.21 cannot
+ * carry a prepared statement across the server connections of transaction pooling, so
+ * through it (DATABASE_URL apart from DIRECT_DATABASE_URL) the statement goes unnamed.
+ */
+export function statement({ name, text, prepare }: { name: string; text: string; prepare: boolean }): { name?: string; text: string } {
+  return prepare ? { name, text } : { text };
 }
 
 /**

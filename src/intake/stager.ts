@@ -1,8 +1,8 @@
 import pg from "pg";
-import { withClient } from "../db/client.ts";
+import { statement, withClient } from "../db/client.ts";
 import type { Ride } from "../rides/index.ts";
 import { monthIn } from "../rides/time.ts";
-import { stagedRidesText, stageJobs } from "../jobs/store.ts";
+import { type JobToStage, STAGE_JOBS, stagedRideItems, stageParams } from "../jobs/store.ts";
 
 export type StagedJob = { jobId: number; receivedAt: Date; created: boolean };
 /** A sender's Idempotency-Key and the hash of the request it came with. */
@@ -16,14 +16,7 @@ const DEADLOCK = "40P01";
 // The only check the stage statement can fail: no jobs partition holds the new id.
 const NO_PARTITION = "23514";
 
-type Waiting = {
-  rides: number;
-  months: string[];
-  /** The rides as a staged_ride[] literal. */
-  text: string;
-  /** The rejected rides for the quarantine, as a json array; null when there are none. */
-  rejected: string | null;
-  idempotency?: IdempotencyKey;
+type Waiting = JobToStage & {
   /** Jobs staged together share one: they go in one statement, so their ids keep their order. */
   unit?: object;
   resolve: (job: StagedJob) => void;
@@ -52,6 +45,8 @@ export type StagerOptions = {
   /** Adds jobs partitions when an insert finds none for its id (normally they are ready ahead). */
   ensureJobPartitions: () => Promise<void>;
   onStaged: () => void;
+  /** The pool reaches PostgreSQL itself, not a transaction pooler: the statement is kept prepared (db/client.ts). */
+  prepare: boolean;
 };
 
 /**
@@ -59,7 +54,8 @@ export type StagerOptions = {
  * flight share the next statement (group commit): one round trip for many requests,
  * and each caller still waits for the commit that holds its own rides.
  */
-export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensureJobPartitions, onStaged }: StagerOptions) {
+export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensureJobPartitions, onStaged, prepare }: StagerOptions) {
+  const stageStatement = statement({ name: "stage-jobs", text: STAGE_JOBS, prepare });
   let waiting: Waiting[] = [];
   let inFlight = 0;
 
@@ -70,9 +66,9 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
       while (
         take < waiting.length &&
         take < MAX_JOBS_PER_STATEMENT &&
-        (take === 0 || rides + waiting[take].rides <= MAX_RIDES_PER_STATEMENT)
+        (take === 0 || rides + waiting[take].rideCount <= MAX_RIDES_PER_STATEMENT)
       ) {
-        rides += waiting[take].rides;
+        rides += waiting[take].rideCount;
         take++;
       }
       // Two statements run at once and either may draw its job ids first: a unit is not split.
@@ -91,13 +87,7 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
 
   async function commit(batch: Waiting[]) {
     try {
-      const { rows } = await stageWithRetry(
-        batch.length,
-        [
-          ...batch.flatMap((entry) => [entry.rides, entry.months, entry.text, entry.idempotency?.key ?? null, entry.idempotency?.hash ?? null, entry.rejected]),
-          idempotencyKeyTtlHours,
-        ],
-      );
+      const { rows } = await stageWithRetry(stageParams(batch, idempotencyKeyTtlHours));
       batch.forEach((entry, i) => entry.resolve({ jobId: rows[i].job_id, receivedAt: rows[i].received_at, created: rows[i].created }));
       onStaged();
     } catch (error) {
@@ -108,32 +98,32 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
   // Two batches waiting on each other's Idempotency-Keys deadlock; PostgreSQL aborts one,
   // which staged nothing and can simply run again. So can one whose job ids outran the
   // partitions kept ready, once they are added.
-  async function stageWithRetry(jobs: number, params: unknown[], attempt = 1): Promise<pg.QueryResult<StagedRow>> {
+  async function stageWithRetry(params: unknown[], attempt = 1): Promise<pg.QueryResult<StagedRow>> {
     try {
-      return await stageOnce(jobs, params);
+      return await stageOnce(params);
     } catch (error) {
       const code = (error as { code?: string }).code;
       const noPartition = code === NO_PARTITION;
       if ((code !== DEADLOCK && !noPartition) || attempt >= 3) throw error;
       if (noPartition) await ensureJobPartitions();
-      return stageWithRetry(jobs, params, attempt + 1);
+      return stageWithRetry(params, attempt + 1);
     }
   }
 
   const enqueue = (rides: Ride[], idempotency?: IdempotencyKey, unit?: object, rejected: string | null = null) =>
     new Promise<StagedJob>((resolve, reject) => {
       const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
-      waiting.push({ rides: rides.length, months, text: stagedRidesText(rides), rejected, idempotency, unit, resolve, reject });
+      waiting.push({ rideCount: rides.length, months, rideItems: stagedRideItems(rides), rejected, idempotency, unit, resolve, reject });
     });
 
   // On a client of its own, so a failure to connect (nothing sent) is told apart from a
   // connection lost while the statement ran (it may have committed).
-  function stageOnce(jobs: number, params: unknown[]): Promise<pg.QueryResult<StagedRow>> {
+  function stageOnce(params: unknown[]): Promise<pg.QueryResult<StagedRow>> {
     return withClient(pool, async (client, markBroken) => {
       try {
         // pg reads query_timeout from a query's config; @types/pg does not list it.
-        const statement = { text: stageJobs(jobs), values: params, query_timeout: WAIT_FOR_THE_COMMIT_MS };
-        return await client.query<StagedRow>(statement);
+        const query = { ...stageStatement, values: params, query_timeout: WAIT_FOR_THE_COMMIT_MS };
+        return await client.query<StagedRow>(query);
       } catch (error) {
         // An error the database sent: it rolled the statement back.
         if (error instanceof pg.DatabaseError) throw error;

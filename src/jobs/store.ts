@@ -209,28 +209,28 @@ export async function listJobs(pool: pg.Pool, filter: JobFilter): Promise<Job[]>
 // nothing; created = false tells its caller to answer with the existing job. A key older
 // than its TTL (the last parameter, hours) is taken over by the new job. One row per key
 // per statement (the first), as ON CONFLICT DO UPDATE may touch a row once.
-// Each job's rides are a parameter of their own, a staged_ride[] literal (stagedRidesText):
-// PostgreSQL reads each value once, here, and the mover reads typed rows, where json text
-// was checked here and parsed again by the mover, half of its statement's time.
-// A job's rejected rides (the sixth parameter, a json array or NULL) go to the quarantine
-// in the same statement, so its 202 means they are kept too.
-export function stageJobs(jobs: number): string {
-  const rows = Array.from(
-    { length: jobs },
-    (_, i) => `(${i}, $${6 * i + 1}::int, $${6 * i + 2}::text[], $${6 * i + 3}::staged_ride[], $${6 * i + 4}::text, $${6 * i + 5}::text, $${6 * i + 6}::json)`,
-  );
-  const ttlHours = `$${6 * jobs + 1}::int`;
-  return `
-WITH input AS MATERIALIZED (
-  SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, months, rides, idempotency_key, request_hash, rejected
-  FROM (VALUES ${rows.join(", ")}) AS v(ord, ride_count, months, rides, idempotency_key, request_hash, rejected)
-  ORDER BY ord
+// The statement's text is the same for any number of jobs, so a connection that reaches
+// PostgreSQL itself keeps it prepared (planning it cost about twice its execution for a
+// one-ride job). Its parameters are arrays with one element per job (StageParams), and
+// all the jobs' rides one staged_ride[] literal (stagedRidesText) that each job slices by
+// its count: PostgreSQL reads each value once, here, and the mover reads typed rows.
+// A job's rejected rides (an element of the json array, or null) go to the quarantine in
+// the same statement, so its 202 means they are kept too.
+export const STAGE_JOBS = `
+WITH sent AS (
+  SELECT ord, ride_count, months, idempotency_key, request_hash,
+         sum(ride_count) OVER (ORDER BY ord) - ride_count AS before
+  FROM unnest($1::int[], $2::text[], $4::text[], $5::text[]) WITH ORDINALITY AS j(ride_count, months, idempotency_key, request_hash, ord)
+), input AS MATERIALIZED (
+  SELECT nextval('jobs_id_seq') AS job_id, ord, ride_count, string_to_array(months, ',') AS months,
+         ($3::staged_ride[])[before + 1 : before + ride_count] AS rides, idempotency_key, request_hash
+  FROM sent ORDER BY ord
 ), new_keys AS (
   INSERT INTO idempotency_keys (key, job_id, request_hash)
   SELECT DISTINCT ON (idempotency_key) idempotency_key, job_id, request_hash FROM input
   WHERE idempotency_key IS NOT NULL ORDER BY idempotency_key, ord
   ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, request_hash = excluded.request_hash, created_at = now()
-  WHERE idempotency_keys.created_at < now() - make_interval(hours => ${ttlHours})
+  WHERE idempotency_keys.created_at < now() - make_interval(hours => $7::int)
   RETURNING job_id
 ), new_jobs AS (
   INSERT INTO jobs (id, accepted)
@@ -244,24 +244,50 @@ WITH input AS MATERIALIZED (
 ), quarantined AS (
   INSERT INTO rejections (job_id, ride_index, ride_id, reasons, raw, truncated)
   SELECT i.job_id, r."index", r.ride_id, r.reasons, r.raw, r.truncated
-  FROM input i CROSS JOIN LATERAL json_to_recordset(i.rejected) AS r("index" int, ride_id bigint, reasons jsonb, raw text, truncated boolean)
-  WHERE i.rejected IS NOT NULL AND i.job_id IN (SELECT id FROM new_jobs)
+  FROM json_array_elements($6::json) WITH ORDINALITY AS q(rejected, ord)
+  JOIN input i ON i.ord = q.ord
+  CROSS JOIN LATERAL json_to_recordset(CASE WHEN json_typeof(q.rejected) = 'array' THEN q.rejected END)
+    AS r("index" int, ride_id bigint, reasons jsonb, raw text, truncated boolean)
+  WHERE i.job_id IN (SELECT id FROM new_jobs)
 )
 SELECT job_id, now() AS received_at, job_id IN (SELECT id FROM new_jobs) AS created FROM input ORDER BY ord`;
+
+/** One job for STAGE_JOBS. */
+export type JobToStage = {
+  rideCount: number;
+  months: string[];
+  /** stagedRideItems of the job's rides. */
+  rideItems: string;
+  idempotency?: { key: string; hash: string };
+  /** The job's rejected rides as a json array, or null. */
+  rejected: string | null;
+};
+
+/** STAGE_JOBS' parameters for these jobs, in this order. */
+export function stageParams(jobs: JobToStage[], idempotencyKeyTtlHours: number): unknown[] {
+  return [
+    jobs.map((job) => job.rideCount),
+    jobs.map((job) => job.months.join(",")),
+    `{${jobs.map((job) => job.rideItems).join(",")}}`,
+    jobs.map((job) => job.idempotency?.key ?? null),
+    jobs.map((job) => job.idempotency?.hash ?? null),
+    jobs.some((job) => job.rejected !== null) ? `[${jobs.map((job) => job.rejected ?? "null").join(",")}]` : null,
+    idempotencyKeyTtlHours,
+  ];
 }
 
 const nullable = (value: number | null) => (value === null ? "" : value);
 const flag = (value: boolean) => (value ? "t" : "f");
 
 /**
- * A job's rides as a staged_ride[] literal, fields in RIDE_FIELDS order (the type's, migration
- * 0013). Validated rides hold only numbers, booleans, null and ISO 8601 UTC times, none of
- * which holds a character an array or record literal would need quoted inside its quotes.
- * Each ride's template is a tree of small strings (V8's cons strings, about seven times the
- * text's size); joining them makes one flat string, so a request that waits for its commit
- * holds its literal's bytes only.
+ * A job's rides as the elements of a staged_ride[] literal (no braces), fields in
+ * RIDE_FIELDS order (the type's, migration 0013). Validated rides hold only numbers,
+ * booleans, null and ISO 8601 UTC times, none of which holds a character an array or
+ * record literal would need quoted inside its quotes. Each ride's template is a tree of
+ * small strings (V8's cons strings, about seven times the text's size); joining them makes
+ * one flat string, so a request that waits for its commit holds its literal's bytes only.
  */
-export function stagedRidesText(rides: Ride[]): string {
+export function stagedRideItems(rides: Ride[]): string {
   const items = new Array<string>(rides.length);
   for (let i = 0; i < rides.length; i++) {
     const r = rides[i];
@@ -271,7 +297,7 @@ export function stagedRidesText(rides: Ride[]): string {
       `${r.from_date},${r.to_date ?? ""},${flag(r.online_booking)},${flag(r.mobile_site_booking)},${r.booking_created},` +
       `${nullable(r.from_lat)},${nullable(r.from_long)},${nullable(r.to_lat)},${nullable(r.to_long)},${flag(r.car_cancellation)})"`;
   }
-  return `{${items.join(",")}}`;
+  return items.join(",");
 }
 
 const COLUMN_TYPES: Record<string, string> = {

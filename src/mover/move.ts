@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { inTransaction } from "../db/client.ts";
+import { inTransaction, statement } from "../db/client.ts";
 import { isRefusedData } from "../db/errors.ts";
 import { FAIL_JOB, FINISH_JOBS, JOB_EVENTS_LOCK, moveJobsSql, NEXT_CHUNK, notifyFinished } from "../jobs/store.ts";
 import { FILL_EMPTY_ROLLUPS, FOLDER_LOCK, ROLLUPS_NEED_FILLING } from "../rollup/rollups.ts";
@@ -9,15 +9,23 @@ export const MOVER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('rides-mover'))
 
 export type ChunkResult = { jobs: number; rides: number; failedJobs: number };
 
-/** `zone` is RIDES_TIME_ZONE; only benchmarks turn `logForRollups` off. */
-export function createMover(
-  pool: pg.Pool,
-  ensurePartitions: (months: string[]) => Promise<void>,
-  chunkRows: number,
-  zone: string,
-  logForRollups = true,
-) {
-  const MOVE_JOBS = moveJobsSql(logForRollups);
+export type MoverOptions = {
+  pool: pg.Pool;
+  ensurePartitions: (months: string[]) => Promise<void>;
+  /** MOVER_CHUNK_ROWS: about how many rides one transaction moves. */
+  chunkRows: number;
+  /** RIDES_TIME_ZONE. */
+  zone: string;
+  /** Only benchmarks turn it off. */
+  logForRollups?: boolean;
+  /** The pool reaches PostgreSQL itself: the chunk's statements are kept prepared (db/client.ts). */
+  prepare: boolean;
+};
+
+export function createMover({ pool, ensurePartitions, chunkRows, zone, logForRollups = true, prepare }: MoverOptions) {
+  const nextChunk = statement({ name: "next-chunk", text: NEXT_CHUNK, prepare });
+  const moveChunkJobs = statement({ name: logForRollups ? "move-jobs" : "move-jobs-unlogged", text: moveJobsSql(logForRollups), prepare });
+  const finishJobs = statement({ name: "finish-jobs", text: FINISH_JOBS, prepare });
   const locked = <T>(work: (client: pg.PoolClient) => Promise<T>) =>
     inTransaction(pool, async (client) => {
       await client.query(MOVER_LOCK);
@@ -26,11 +34,11 @@ export function createMover(
 
   const moveJobs = (jobIds: number[]) =>
     locked(async (client) => {
-      const { rows } = await client.query<{ job_id: number; stored: number }>(MOVE_JOBS, [jobIds]);
+      const { rows } = await client.query<{ job_id: number; stored: number }>({ ...moveChunkJobs, values: [jobIds] });
       const stored = rows.map((row) => row.stored);
       // Notifications: job_events' seqs are drawn under this lock, held to the commit.
       await client.query(JOB_EVENTS_LOCK);
-      await client.query(FINISH_JOBS, [rows.map((row) => row.job_id), stored]);
+      await client.query({ ...finishJobs, values: [rows.map((row) => row.job_id), stored] });
       await notifyFinished(client, jobIds);
       return { jobs: rows.length, rides: stored.reduce((sum, n) => sum + n, 0) };
     });
@@ -47,7 +55,7 @@ export function createMover(
       }),
     /** Moves the oldest staged chunk; a job the database refuses is failed alone and its neighbours still move. */
     async moveChunk(): Promise<ChunkResult> {
-      const { rows } = await pool.query<{ job_id: number; months: string[] }>(NEXT_CHUNK, [chunkRows]);
+      const { rows } = await pool.query<{ job_id: number; months: string[] }>({ ...nextChunk, values: [chunkRows] });
       if (rows.length === 0) return { jobs: 0, rides: 0, failedJobs: 0 };
       await ensurePartitions(rows.flatMap((row) => row.months));
       const jobIds = rows.map((row) => row.job_id);

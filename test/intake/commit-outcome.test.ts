@@ -1,6 +1,7 @@
 import { createServer, connect, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { STAGE_JOBS } from "../../src/jobs/store.ts";
 import type { Service } from "../../src/service.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { post, ride, startTestService } from "../support/service.ts";
@@ -54,7 +55,9 @@ describe("a connection that breaks while the rides are being committed", () => {
       await vi.waitFor(
         async () => {
           const { rows } = await db.pool.query(
-            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO staging%'",
+            // pg_stat_activity keeps the start of a long statement's text.
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos($1, query) = 1",
+            [STAGE_JOBS],
           );
           expect(rows).toHaveLength(1);
         },

@@ -24,8 +24,8 @@ beforeAll(async () => {
   db = await createTestDatabase();
   await loadTravelTypes(db.pool);
   const ensureJobPartitions = createJobPartitions(db.pool, 1_000);
-  stager = createStager({ pool: db.pool, partitionZone: ZONE, idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {} });
-  mover = createMover(db.pool, createPartitions(db.pool, ZONE), 100, ZONE);
+  stager = createStager({ pool: db.pool, partitionZone: ZONE, idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {}, prepare: true });
+  mover = createMover({ pool: db.pool, ensurePartitions: createPartitions(db.pool, ZONE), chunkRows: 100, zone: ZONE, prepare: true });
   listening = createJobEvents({ listenUrl: db.url, pool: db.pool, onError: (error) => expect.fail(String(error)) });
   await listening.start();
 });

@@ -32,8 +32,8 @@ beforeAll(async () => {
   await db.pool.query("SELECT setval('jobs_id_seq', 1000000)");
   const ensureJobPartitions = createJobPartitions(db.pool, 4);
   await ensureJobPartitions();
-  stager = createStager({ pool: db.pool, partitionZone: ZONE, idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {} });
-  mover = createMover(db.pool, createPartitions(db.pool, ZONE), 3, ZONE);
+  stager = createStager({ pool: db.pool, partitionZone: ZONE, idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {}, prepare: true });
+  mover = createMover({ pool: db.pool, ensurePartitions: createPartitions(db.pool, ZONE), chunkRows: 3, zone: ZONE, prepare: true });
   pruner = createPruner({
     pool: db.pool,
     jobsRetentionDays: 30,

@@ -19,7 +19,7 @@ it("a job whose id no partition holds yet is staged once the partitions are adde
   // The migration's partition ends at id 1,000,000: the next job needs one that does not exist.
   await db.pool.query("SELECT setval('jobs_id_seq', 1000000)");
   const ensureJobPartitions = createJobPartitions(db.pool, 5);
-  const stager = createStager({ pool: db.pool, partitionZone: "Asia/Kolkata", idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {} });
+  const stager = createStager({ pool: db.pool, partitionZone: "Asia/Kolkata", idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {}, prepare: true });
   const { accepted } = readRides(JSON.stringify([ride({ id: 897_001 })]), "application/json", "Asia/Kolkata", 10);
 
   const staged = await stager.stage(accepted);

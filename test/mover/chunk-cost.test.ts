@@ -87,7 +87,7 @@ describe("a ride with the largest id among many stored rides", () => {
 
   it("still keeps one row when a resend moves that ride to another month", async () => {
     const [resent] = await stageJobs([[ride({ id: MAX_ID, from_date: "2013-01-25T10:00:00.000Z", booking_created: "2013-01-25T09:00:00.000Z" })]]);
-    const mover = createMover(db.pool, createPartitions(db.pool, ZONE), CHUNK_JOBS + 1, ZONE);
+    const mover = createMover({ pool: db.pool, ensurePartitions: createPartitions(db.pool, ZONE), chunkRows: CHUNK_JOBS + 1, zone: ZONE, prepare: true });
     while ((await mover.moveChunk()).jobs > 0);
     const { rows } = await db.pool.query("SELECT tableoid::regclass::text AS partition, job_id FROM rides WHERE id = $1", [MAX_ID]);
     expect(rows).toEqual([{ partition: "rides_2013_01", job_id: resent }]);

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import type pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { moveJobsSql, stagedRidesText } from "../../src/jobs/store.ts";
+import { moveJobsSql, stagedRideItems } from "../../src/jobs/store.ts";
 import { RIDE_FIELDS, type Ride } from "../../src/rides/index.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
@@ -100,7 +100,7 @@ it("stages rides as staged_ride rows that read back field for field, in the orde
     ride({ id: MAX_ID, from_date: "2013-01-05T10:00:00.000Z", booking_created: "2013-01-05T09:00:00.000Z", from_lat: 1e-7, to_long: -180 }),
     ride({ id: 2, package_id: 4, to_date: "2013-01-05T11:00:00.000Z", from_date: "2013-01-05T10:00:00.000Z", booking_created: "2013-01-05T09:00:00.000Z", from_lat: null, online_booking: true, car_cancellation: true }),
   ] as unknown as Ride[];
-  const { rows } = await db.pool.query(`SELECT to_json(r) AS ride FROM unnest($1::staged_ride[]) r`, [stagedRidesText(sent)]);
+  const { rows } = await db.pool.query(`SELECT to_json(r) AS ride FROM unnest($1::staged_ride[]) r`, [`{${stagedRideItems(sent)}}`]);
   const iso = (value: unknown) => (typeof value === "string" ? new Date(value).toISOString() : value);
   expect(rows.map(({ ride: r }) => ({ ...r, id: Number(r.id), from_date: iso(r.from_date), to_date: iso(r.to_date), booking_created: iso(r.booking_created) }))).toEqual(sent);
 });

@@ -14,7 +14,7 @@ let folder: Folder;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  mover = createMover(db.pool, createPartitions(db.pool, ZONE), 1_000, ZONE);
+  mover = createMover({ pool: db.pool, ensurePartitions: createPartitions(db.pool, ZONE), chunkRows: 1_000, zone: ZONE, prepare: true });
   folder = createFolder(db.pool, ZONE, (error) => {
     throw error;
   });
