@@ -70,7 +70,7 @@ const LEGEND = `How to read it:
   empty rides table with its partitions.
 - freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
-- stalled: 300 connections each declare a 16,000,000-byte body, send all but its last byte and stall for 20 s
+- stalled: 300 connections each declare an 8,000,000-byte body (just under BODY_LIMIT_BYTES), send all but its last byte and stall for 20 s
   while one honest sender posts a ride every 100 ms (its acks are the latency columns); peak RSS is the point.
 - big-batches: 200 senders each POST one 10,000-ride JSON body at once and resend after Retry-After on a 503
   until taken; the ack columns are each sender's time to its 202, peak RSS is the point.

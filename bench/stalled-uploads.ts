@@ -3,7 +3,7 @@ import { bodySource } from "./generate/rides.ts";
 import { type Bench, launch, type Row } from "./scenarios.ts";
 import { spread } from "./stats.ts";
 
-const DECLARED_BYTES = 16_000_000;
+const DECLARED_BYTES = 8_000_000;
 const PIECE = Buffer.alloc(64 * 1024, " ");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,7 +32,7 @@ function stalledSender(url: string, sockets: Socket[]): Promise<number> {
 }
 
 /**
- * The stalled-upload attack: CONNECTIONS senders each declare a 16,000,000-byte body,
+ * The stalled-upload attack: CONNECTIONS senders each declare an 8,000,000-byte body,
  * send all but its last byte and stall, while an honest sender posts one ride every
  * 100 ms. The service's peak RSS says whether bodies in flight are bounded; the honest
  * sender's acks whether intake still works meanwhile.

@@ -31,9 +31,9 @@ describe("config", () => {
   });
 
   it("refuses a body limit the memory budget could never hold (it would be a 503 forever, not a 413)", () => {
-    expect(loadConfig({})).toMatchObject({ bodyLimitBytes: 16 * 1024 * 1024, intakeMemoryBudgetBytes: 32 * 1024 * 1024, headersTimeoutMs: 10_000, bodyTimeoutMs: 60_000 });
+    expect(loadConfig({})).toMatchObject({ bodyLimitBytes: 8 * 1024 * 1024, intakeMemoryBudgetBytes: 16 * 1024 * 1024, headersTimeoutMs: 10_000, bodyTimeoutMs: 60_000 });
     expect(() => loadConfig({ INTAKE_MEMORY_BUDGET_BYTES: "1000000" })).toThrowError(
-      /BODY_LIMIT_BYTES=16777216 must not exceed INTAKE_MEMORY_BUDGET_BYTES=1000000/,
+      /BODY_LIMIT_BYTES=8388608 must not exceed INTAKE_MEMORY_BUDGET_BYTES=1000000/,
     );
     expect(loadConfig({ INTAKE_MEMORY_BUDGET_BYTES: "1000000", BODY_LIMIT_BYTES: "1000000" }).intakeMemoryBudgetBytes).toBe(1_000_000);
   });
