@@ -1,17 +1,22 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { freePort } from "../src/db/embedded.ts";
 
 export type ServerKind = "service" | "naive" | "queue";
 
 const ROOT = new URL("../", import.meta.url).pathname;
+
+/** The node flags and the script `npm start` runs the service with, in the checkout at root (another commit's, say). */
+export function startCommand(root = ROOT) {
+  const words: string[] = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts.start.split(" ");
+  return { nodeFlags: words.filter((word) => word.startsWith("--")), script: words.at(-1)! };
+}
 // The service runs exactly as `npm start` runs it (its node flags included); the
 // baselines get the same flags so only the design differs.
-const START: string[] = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).scripts.start.split(" ");
-/** The node flags `npm start` runs the service with. */
-export const NODE_FLAGS = START.filter((word) => word.startsWith("--"));
+const START = startCommand();
 const SCRIPTS: Record<ServerKind, string> = {
-  service: START.at(-1)!,
+  service: START.script,
   naive: "bench/servers/naive.ts",
   queue: "bench/servers/queue.ts",
 };
@@ -57,7 +62,7 @@ export type Server = { kind: ServerKind; url: string; peakRssMb: () => number | 
 /** `env` adds settings to the service's (a bench scenario's WEBHOOK_URLS, say). */
 export async function startServer(kind: ServerKind, databaseUrl: string, cpuProfileDir?: string, env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
-  const flags = [...NODE_FLAGS, ...(cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] : [])];
+  const flags = [...START.nodeFlags, ...(cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] : [])];
   const server = startNode(SCRIPTS[kind], [], { ...env, DATABASE_URL: databaseUrl, HOST: "127.0.0.1", PORT: String(port) }, flags);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;

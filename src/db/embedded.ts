@@ -24,7 +24,7 @@ const EXIT_HOOK_EVENTS = ["beforeExit", "exit", "SIGHUP", "SIGINT", "SIGTERM", "
  * process.exit(0), so a process ending naturally with a failure code (vitest after a
  * failed test) exited 0 and CI passed; its signal handlers would stop the cluster while
  * the service still finishes its requests. Every handler it added is taken off again:
- * whoever starts a cluster stops it (main.ts on SIGTERM, the test set-ups in teardown).
+ * whoever starts a cluster stops it (serve.ts on SIGTERM, the test set-ups in teardown).
  */
 async function importEmbeddedPostgres() {
   const events: NodeJS.EventEmitter = process;

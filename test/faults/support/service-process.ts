@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { NODE_FLAGS } from "../../../bench/processes.ts";
+import { startCommand } from "../../../bench/processes.ts";
 import { freePort } from "../../../src/db/embedded.ts";
 
 export { LEAK } from "../../support/service.ts";
@@ -35,7 +35,8 @@ export async function startServiceProcess(
   { port, env = {}, root = ROOT }: { port?: number; env?: Record<string, string>; root?: string } = {},
 ): Promise<ServiceProcess> {
   const chosenPort = port ?? (await freePort());
-  const child = spawn(process.execPath, [...NODE_FLAGS, "src/main.ts"], {
+  const { nodeFlags, script } = startCommand(root);
+  const child = spawn(process.execPath, [...nodeFlags, script], {
     cwd: root,
     env: { ...process.env, DATABASE_URL: databaseUrl, ...env, HOST: "127.0.0.1", PORT: String(chosenPort) },
     stdio: ["ignore", "pipe", "pipe"],
