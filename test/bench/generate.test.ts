@@ -8,15 +8,14 @@ import {
   SOMETIMES_NULL,
   TYPE_ROWS,
 } from "../../bench/generate/rides.ts";
-import { loadTravelTypes, readRides, RIDE_FIELDS, travelTypes } from "../../src/rides/index.ts";
+import { readRides, RIDE_FIELDS, travelTypes } from "../../src/rides/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { SAMPLE_CSV } from "../support/service.ts";
 
 // The intake validates against the travel_types of a migrated database.
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await loadTravelTypes(db.pool);
+  db = await createTestDatabase({ travelTypes: true });
 });
 afterAll(() => db?.drop());
 

@@ -4,15 +4,14 @@ import { createStager } from "../../src/intake/stager.ts";
 import { createMover } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
 import { createJobPartitions } from "../../src/jobs/partitions.ts";
-import { loadTravelTypes, readRides } from "../../src/rides/index.ts";
+import { readRides } from "../../src/rides/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride } from "../support/service.ts";
 
 const ZONE = "Asia/Kolkata";
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await loadTravelTypes(db.pool);
+  db = await createTestDatabase({ travelTypes: true });
 });
 afterAll(async () => {
   await db?.drop();

@@ -6,7 +6,7 @@ import { createJobPartitions } from "../../src/jobs/partitions.ts";
 import type { Job } from "../../src/jobs/store.ts";
 import { createMover, type Mover } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
-import { loadTravelTypes, readRides } from "../../src/rides/index.ts";
+import { readRides } from "../../src/rides/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride } from "../support/service.ts";
 
@@ -21,8 +21,7 @@ let listening: JobEvents;
 let nextRideId = 910_000;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await loadTravelTypes(db.pool);
+  db = await createTestDatabase({ travelTypes: true });
   const ensureJobPartitions = createJobPartitions(db.pool, 1_000);
   stager = createStager({ pool: db.pool, partitionZone: ZONE, idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {}, prepare: true });
   mover = createMover({ pool: db.pool, ensurePartitions: createPartitions(db.pool, ZONE), chunkRows: 100, zone: ZONE, prepare: true });

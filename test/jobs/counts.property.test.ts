@@ -9,7 +9,7 @@ import { createMover, type Mover } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createPruner, type Pruner } from "../../src/retention/pruner.ts";
-import { loadTravelTypes, readRides } from "../../src/rides/index.ts";
+import { readRides } from "../../src/rides/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride } from "../support/service.ts";
 
@@ -24,9 +24,7 @@ let pruner: Pruner;
 let nextRideId = 880_000;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  // readRides checks travel types against the table, as the service loads them at start.
-  await loadTravelTypes(db.pool);
+  db = await createTestDatabase({ travelTypes: true });
   await db.pool.query(`ALTER TABLE rides ADD CONSTRAINT refuse_poison CHECK (user_id <> ${POISON_USER})`);
   // Small partitions after the migration's first one, so prunes drop whole partitions too.
   await db.pool.query("SELECT setval('jobs_id_seq', 1000000)");

@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createStager } from "../../src/intake/stager.ts";
 import { createJobPartitions, jobPartitions } from "../../src/jobs/partitions.ts";
-import { loadTravelTypes, readRides } from "../../src/rides/index.ts";
+import { readRides } from "../../src/rides/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride } from "../support/service.ts";
 
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  // readRides checks travel types against the table, as the service loads them at start.
-  await loadTravelTypes(db.pool);
+  db = await createTestDatabase({ travelTypes: true });
 });
 afterAll(async () => {
   await db?.drop();

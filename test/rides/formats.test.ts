@@ -3,7 +3,7 @@ import { parseCsv } from "../../src/rides/formats/csv.ts";
 import { lostValue } from "../../src/rides/formats/json-text.ts";
 import { parseJson } from "../../src/rides/formats/json.ts";
 import { parseNdjson } from "../../src/rides/formats/ndjson.ts";
-import { loadTravelTypes, readRides, rideReport, UnreadableBody } from "../../src/rides/index.ts";
+import { readRides, rideReport, UnreadableBody } from "../../src/rides/index.ts";
 import { parseTime } from "../../src/rides/time.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride, SAMPLE_CSV } from "../support/service.ts";
@@ -16,8 +16,7 @@ const errorsOf = (candidates: { errors?: { path: string; message: string }[] }[]
 
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await loadTravelTypes(db.pool);
+  db = await createTestDatabase({ travelTypes: true });
 });
 afterAll(() => db?.drop());
 

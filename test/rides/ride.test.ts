@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadTravelTypes, readRides } from "../../src/rides/index.ts";
+import { readRides } from "../../src/rides/index.ts";
 import { parseTime } from "../../src/rides/time.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { ride } from "../support/service.ts";
@@ -7,8 +7,7 @@ import { ride } from "../support/service.ts";
 // The validator takes the travel types of a migrated database, as the service does at start.
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await loadTravelTypes(db.pool);
+  db = await createTestDatabase({ travelTypes: true });
 });
 afterAll(() => db?.drop());
 

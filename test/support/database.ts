@@ -1,12 +1,16 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
+import { loadTravelTypes } from "../../src/rides/index.ts";
 import { withDatabase } from "./global-setup.ts";
 
 export type TestDatabase = { url: string; pool: pg.Pool; drop: () => Promise<void> };
 
-/** A database of this test file's own, cloned from the migrated template. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A database of this test file's own, cloned from the migrated template. With travelTypes,
+ * the travel types readRides checks rides against are loaded from it, as the service does at start.
+ */
+export async function createTestDatabase({ travelTypes = false } = {}): Promise<TestDatabase> {
   const serverUrl = inject("serverUrl");
   const name = `rides_test_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -19,6 +23,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const url = withDatabase(serverUrl, name);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on("error", () => {});
+  if (travelTypes) await loadTravelTypes(pool);
   return {
     url,
     pool,
