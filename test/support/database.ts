@@ -23,8 +23,7 @@ export async function createTestDatabase({ travelTypes = false } = {}): Promise<
   const url = withDatabase(serverUrl, name);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on("error", () => {});
-  if (travelTypes) await loadTravelTypes(pool);
-  return {
+  const database: TestDatabase = {
     url,
     pool,
     async drop() {
@@ -38,4 +37,10 @@ export async function createTestDatabase({ travelTypes = false } = {}): Promise<
       }
     },
   };
+  // A set-up that fails here never gets the database to drop it in its afterAll.
+  if (travelTypes) await loadTravelTypes(pool).catch(async (error) => {
+    await database.drop();
+    throw error;
+  });
+  return database;
 }
