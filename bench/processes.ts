@@ -56,7 +56,18 @@ export async function runLoad<T>(script: string, input: unknown): Promise<T> {
   return JSON.parse(load.stdout()) as T;
 }
 
-export type Server = { kind: ServerKind; url: string; peakRssMb: () => number | undefined; stdout: () => string; stop: () => Promise<void> };
+export type Server = {
+  kind: ServerKind;
+  url: string;
+  peakRssMb: () => number | undefined;
+  /** CPU seconds the process has used so far, all its threads (Linux only). */
+  cpuSeconds: () => number | undefined;
+  stdout: () => string;
+  stop: () => Promise<void>;
+};
+
+// /proc/PID/stat counts in clock ticks, 100 a second on Linux.
+const TICKS_PER_SECOND = 100;
 
 /** A server in its own process, so its peak RSS is its own and the load runs beside it. */
 /** `env` adds settings to the service's (a bench scenario's WEBHOOK_URLS, say). */
@@ -82,6 +93,15 @@ export async function startServer(kind: ServerKind, databaseUrl: string, cpuProf
       try {
         const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.child.pid}/status`, "utf8"));
         return match ? Number(match[1]) / 1024 : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    cpuSeconds() {
+      try {
+        // utime and stime are the 14th and 15th fields, counted after the command's closing parenthesis.
+        const fields = readFileSync(`/proc/${server.child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+        return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
       } catch {
         return undefined;
       }

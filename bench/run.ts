@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { type Cluster, startCluster } from "./cluster.ts";
 import { killChildren } from "./processes.ts";
 import { batch, type Bench, burst, freshness, moverAlone, ms, oneDay, type Row, single, stream } from "./scenarios.ts";
+import { readWorkers } from "./read-workers.ts";
 import { bigBatches, stalledUploads } from "./stalled-uploads.ts";
 import { webhooks } from "./webhooks.ts";
 
@@ -16,6 +17,7 @@ const SCENARIOS = {
   burst,
   stream,
   mover: moverAlone,
+  "read-workers": readWorkers,
   stalled: stalledUploads,
   "big-batches": bigBatches,
   webhooks,
@@ -67,7 +69,8 @@ const LEGEND = `How to read it:
   and latencies of both halves are pooled. × naive / × queue: the service's requests/s over the baseline's.
 - one day: 288 POSTs of 1,000 rides as the producer's CSV over 4 connections; time from the first byte sent
   until the last ride's commit in rides (commit timestamps), against COPY of the same CSV file into an
-  empty rides table with its partitions.
+  empty rides table with its partitions. Cores the service used: its CPU seconds (all threads, from /proc)
+  while the load ran, over the posting time (its JavaScript runs on one thread; GC helpers add to that).
 - freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
 - stalled: 300 connections each declare an 8,000,000-byte body (just under BODY_LIMIT_BYTES), send all but its last byte and stall for 20 s
@@ -88,6 +91,11 @@ const LEGEND = `How to read it:
   producer's CSV copied into the first database's rides before and after those rounds. Buffers per ride:
   shared blocks the move statement hit or read
   (pg_stat_statements), which a busy machine does not blur as it does time.
+- read-workers: the one-day scenario's 288 bodies read, validated and turned into their staged literals and
+  months as the intake does before its group commit, in the bench's own process with no HTTP or database:
+  on the main thread alone, then handed to one and to two worker threads (two bodies queued at each), in the
+  order main, 1, 2, 2, 1, main after one warm-up pass each. Main thread busy: its event loop's active time
+  per ride, handing bodies over and taking literals back included; no number of workers gets past its inverse.
 - webhooks: one-ride JSON POSTs over 64 connections (autocannon, closed loop) against a service with no
   webhooks and one whose WEBHOOK_URLS sends every finished job to a receiver that answers after 30 s (the
   default WEBHOOK_TIMEOUT_MS cuts each attempt at 10 s and it is retried), each on its own database, in the

@@ -59,6 +59,7 @@ export async function launch(bench: Bench, kind: ServerKind, env: Record<string,
   return {
     kind,
     url: server.url,
+    cpuSeconds: server.cpuSeconds,
     pool,
     /** Rides the server has stored (the queue baseline: jobs it holds). */
     async stored(): Promise<number> {
@@ -227,7 +228,9 @@ export async function oneDay(bench: Bench): Promise<Row[]> {
 
   const service = await launch(bench, "service");
   const input: TimedInput = { url: service.url, ...source, requests, connections: 4 };
+  const cpuBefore = service.cpuSeconds();
   const result = await runLoad<TimedResult>("bench/load/timed.ts", input);
+  const cpuPosting = (service.cpuSeconds() ?? NaN) - (cpuBefore ?? NaN);
   await service.drained();
   const firstSent = Math.min(...result.requests.map(([, , , sent]) => sent));
   const seconds = ((await lastCommit(service.pool)) - firstSent) / 1000;
@@ -245,7 +248,9 @@ export async function oneDay(bench: Bench): Promise<Row[]> {
       ack: spread(ackTimes(result.requests)),
       non2xx: failures(result.requests),
       peakRssMb: await service.finish("one-day"),
-      note: `all stored ${seconds.toFixed(2)} s after the first byte (posting took ${postSeconds.toFixed(2)} s) = ${(seconds / copySeconds).toFixed(2)}× the COPY`,
+      note:
+        `all stored ${seconds.toFixed(2)} s after the first byte (posting took ${postSeconds.toFixed(2)} s) = ${(seconds / copySeconds).toFixed(2)}× the COPY; ` +
+        `the service used ${(cpuPosting / postSeconds).toFixed(2)} cores while posting`,
     },
     {
       scenario: `one day (${total.toLocaleString("en")} rides, CSV, 4 conn)`,

@@ -49,6 +49,12 @@ export type StagerOptions = {
   prepare: boolean;
 };
 
+/** What the stage statement needs of a job's rides: the months of their partitions (in partitionZone) and their literal. */
+export function jobToStage(rides: Ride[], partitionZone: string): Pick<JobToStage, "rideCount" | "months" | "rideItems"> {
+  const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
+  return { rideCount: rides.length, months, rideItems: stagedRideItems(rides) };
+}
+
 /**
  * Stages each request's rides as one job. Requests that arrive while a commit is in
  * flight share the next statement (group commit): one round trip for many requests,
@@ -112,8 +118,7 @@ export function createStager({ pool, partitionZone, idempotencyKeyTtlHours, ensu
 
   const enqueue = (rides: Ride[], idempotency?: IdempotencyKey, unit?: object, rejected: string | null = null) =>
     new Promise<StagedJob>((resolve, reject) => {
-      const months = [...new Set(rides.map((ride) => monthIn(Date.parse(ride.from_date), partitionZone)))];
-      waiting.push({ rideCount: rides.length, months, rideItems: stagedRideItems(rides), rejected, idempotency, unit, resolve, reject });
+      waiting.push({ ...jobToStage(rides, partitionZone), rejected, idempotency, unit, resolve, reject });
     });
 
   // On a client of its own, so a failure to connect (nothing sent) is told apart from a
