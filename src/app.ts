@@ -40,6 +40,8 @@ export type AppDeps = {
   timeZone: string;
   bodyLimitBytes: number;
   memoryBudget: MemoryBudget;
+  /** INTAKE_BUDGET_WAIT_MS. */
+  budgetWaitMs: number;
   maxRidesPerRequest: number;
   log: Logger;
   metrics: Metrics;

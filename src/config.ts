@@ -66,6 +66,7 @@ const ConfigSchema = v.object({
   BODY_LIMIT_BYTES: integer("BODY_LIMIT_BYTES", 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   MAX_RIDES_PER_REQUEST: integer("MAX_RIDES_PER_REQUEST", 10_000, 1, 1_000_000),
   INTAKE_MEMORY_BUDGET_BYTES: integer("INTAKE_MEMORY_BUDGET_BYTES", 16 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+  INTAKE_BUDGET_WAIT_MS: integer("INTAKE_BUDGET_WAIT_MS", 0, 0, 600_000),
   HEADERS_TIMEOUT_MS: integer("HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
   BODY_TIMEOUT_MS: integer("BODY_TIMEOUT_MS", 60_000, 100, 3_600_000),
   MOVER_CHUNK_ROWS: integer("MOVER_CHUNK_ROWS", 20_000, 1, 1_000_000),
@@ -142,6 +143,7 @@ export type Config = {
   bodyLimitBytes: number;
   maxRidesPerRequest: number;
   intakeMemoryBudgetBytes: number;
+  intakeBudgetWaitMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   moverChunkRows: number;
@@ -218,6 +220,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `Invalid configuration:\n  - BODY_LIMIT_BYTES=${c.BODY_LIMIT_BYTES} must not exceed INTAKE_MEMORY_BUDGET_BYTES=${c.INTAKE_MEMORY_BUDGET_BYTES}`,
     );
   }
+  if (c.INTAKE_BUDGET_WAIT_MS >= c.BODY_TIMEOUT_MS) {
+    // Node cuts a request off when its body is not in by then, the wait for room included.
+    throw new Error(
+      `Invalid configuration:\n  - INTAKE_BUDGET_WAIT_MS=${c.INTAKE_BUDGET_WAIT_MS} must be less than BODY_TIMEOUT_MS=${c.BODY_TIMEOUT_MS}`,
+    );
+  }
   return {
     databaseUrl: c.DATABASE_URL,
     directDatabaseUrl: c.DIRECT_DATABASE_URL,
@@ -233,6 +241,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     maxRidesPerRequest: c.MAX_RIDES_PER_REQUEST,
     intakeMemoryBudgetBytes: c.INTAKE_MEMORY_BUDGET_BYTES,
+    intakeBudgetWaitMs: c.INTAKE_BUDGET_WAIT_MS,
     headersTimeoutMs: c.HEADERS_TIMEOUT_MS,
     bodyTimeoutMs: c.BODY_TIMEOUT_MS,
     moverChunkRows: c.MOVER_CHUNK_ROWS,

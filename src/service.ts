@@ -169,6 +169,7 @@ export async function startService(config: Config & { databaseUrl: string }, log
     timeZone: config.timeZone,
     bodyLimitBytes: config.bodyLimitBytes,
     memoryBudget,
+    budgetWaitMs: config.intakeBudgetWaitMs,
     maxRidesPerRequest: config.maxRidesPerRequest,
     log,
     metrics,

@@ -37,6 +37,12 @@ describe("config", () => {
     );
     expect(loadConfig({ INTAKE_MEMORY_BUDGET_BYTES: "1000000", BODY_LIMIT_BYTES: "1000000" }).intakeMemoryBudgetBytes).toBe(1_000_000);
   });
+
+  it("refuses a wait for room in the budget that Node would cut off as a body timeout", () => {
+    expect(loadConfig({}).intakeBudgetWaitMs).toBe(0);
+    expect(loadConfig({ INTAKE_BUDGET_WAIT_MS: "5000" }).intakeBudgetWaitMs).toBe(5_000);
+    expect(() => loadConfig({ INTAKE_BUDGET_WAIT_MS: "60000" })).toThrowError(/INTAKE_BUDGET_WAIT_MS=60000 must be less than BODY_TIMEOUT_MS=60000/);
+  });
 });
 
 describe("database URLs", () => {

@@ -3,16 +3,23 @@ import type { Context } from "hono";
 import type { MemoryBudget, Release } from "./memory-budget.ts";
 import { Problem, RETRY_AFTER_SECONDS } from "./problem.ts";
 
-export type BodyLimits = { limitBytes: number; budget: MemoryBudget };
+export type BodyLimits = {
+  limitBytes: number;
+  budget: MemoryBudget;
+  /** INTAKE_BUDGET_WAIT_MS: how long a declared body may wait for room in the budget before its 503. */
+  budgetWaitMs: number;
+};
 export type ReadBody = { body: Buffer; release: Release };
 
 /**
  * A request body read from the socket within the per-request limit and the process's
  * memory budget. A declared Content-Length is checked and reserved whole before a byte
- * is read (Node's parser holds the body to that length); a chunked body is counted and
- * reserved as it arrives. The caller releases the bytes once it no longer holds them.
+ * is read (Node's parser holds the body to that length), waiting up to budgetWaitMs for
+ * room; a chunked body is counted and reserved as it arrives, and refused at once when a
+ * chunk does not fit (its size is not known ahead, so it cannot wait for room for all of
+ * it). The caller releases the bytes once it no longer holds them.
  */
-export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBytes, budget }: BodyLimits): Promise<ReadBody> {
+export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBytes, budget, budgetWaitMs }: BodyLimits): Promise<ReadBody> {
   const tooLarge = () => new Problem(413, `the body is larger than ${limitBytes} bytes; split it into smaller batches`);
   const overBudget = () =>
     new Problem(
@@ -22,8 +29,20 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
       // The body is left unread, so the connection cannot carry another request.
       { "retry-after": String(RETRY_AFTER_SECONDS), connection: "close" },
     );
+  // Cut off by the sender or by BODY_TIMEOUT_MS: nobody is left to read an answer.
+  const cutOff = () => new Problem(400, "the connection closed before the body arrived whole");
   const releases: Release[] = [];
   const release = () => releases.forEach((giveBack) => giveBack());
+  // While it waits its body stays in the socket (Node stops reading once a few kilobytes
+  // wait unread), so a waiting sender costs its connection's buffers only.
+  const roomFor = async (bytes: number): Promise<Release> => {
+    const gone = new AbortController();
+    const onGone = () => gone.abort();
+    c.env.incoming.once("close", onGone);
+    const giveBack = await budget.reserve(bytes, budgetWaitMs, gone.signal).finally(() => c.env.incoming.off("close", onGone));
+    if (!giveBack) throw gone.signal.aborted ? cutOff() : overBudget();
+    return giveBack;
+  };
   const reserve = (bytes: number) => {
     const giveBack = budget.tryReserve(bytes);
     if (!giveBack) throw overBudget();
@@ -34,9 +53,9 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
   const counted = declared === undefined || c.req.header("transfer-encoding") !== undefined;
   const length = counted ? 0 : Number(declared);
   if (length > limitBytes) throw tooLarge();
-  reserve(length);
-
   const incoming = c.env.incoming;
+  releases.push(budget.tryReserve(length) ?? (await roomFor(length)));
+
   try {
     const body = await new Promise<Buffer>((resolve, reject) => {
       // A declared body is copied into one buffer of its length as it arrives: joining the
@@ -62,8 +81,7 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
       };
       const onEnd = () =>
         finish(() => resolve(whole ? whole.subarray(0, size) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
-      // Cut off by the sender or by BODY_TIMEOUT_MS: nobody is left to read an answer.
-      const onClose = () => finish(() => reject(new Problem(400, "the connection closed before the body arrived whole")));
+      const onClose = () => finish(() => reject(cutOff()));
       incoming.on("data", onData).on("end", onEnd).on("error", onClose).on("close", onClose);
       if (incoming.readableEnded) onEnd();
     });

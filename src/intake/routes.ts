@@ -29,6 +29,7 @@ export type IntakeOptions = {
   timeZone: string;
   bodyLimitBytes: number;
   memoryBudget: MemoryBudget;
+  budgetWaitMs: number;
   maxRidesPerRequest: number;
   waitStoredTimeoutMs: number;
   ridesWindow: RidesWindow;
@@ -49,11 +50,12 @@ const IntakeQuery = v.strictObject(
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function intakeRoutes(options: IntakeOptions) {
-  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, maxRidesPerRequest, waitStoredTimeoutMs, onRead, onQuarantined, ridesWindow, events } = options;
+  const { pool, stager, backlog, timeZone, bodyLimitBytes, memoryBudget, budgetWaitMs, maxRidesPerRequest, waitStoredTimeoutMs, onRead, onQuarantined, ridesWindow, events } =
+    options;
 
   /** Reads, checks and stages the body, holding its bytes in the memory budget until the rides are staged or refused. */
   async function take(c: Context<{ Bindings: HttpBindings }>, mediaType: string, zone: string, key: string | undefined) {
-    const { body, release } = await readBody(c, { limitBytes: bodyLimitBytes, budget: memoryBudget });
+    const { body, release } = await readBody(c, { limitBytes: bodyLimitBytes, budget: memoryBudget, budgetWaitMs });
     try {
       let text: string;
       try {

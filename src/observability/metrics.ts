@@ -158,6 +158,14 @@ export function createMetrics({ pool, analyticsPool, memoryBudget }: { pool: pg.
       this.set(memoryBudget.reserved());
     },
   });
+  new Gauge({
+    name: "rides_intake_memory_waiting_requests",
+    help: "Request bodies waiting for room in INTAKE_MEMORY_BUDGET_BYTES (INTAKE_BUDGET_WAIT_MS), unread meanwhile",
+    registers,
+    collect() {
+      this.set(memoryBudget.waiting());
+    },
+  });
 
   // Jobs finished before this process started were counted by its predecessor.
   let watermark: Promise<number> | number = newestJobId(pool);

@@ -96,6 +96,72 @@ describe("the intake memory budget (INTAKE_MEMORY_BUDGET_BYTES)", () => {
   });
 });
 
+describe("waiting for room in the budget (INTAKE_BUDGET_WAIT_MS)", () => {
+  const WAIT_MS = 1_000;
+  let waiting: Service;
+  beforeAll(async () => {
+    waiting = await startTestService(db.url, {
+      INTAKE_MEMORY_BUDGET_BYTES: String(BUDGET),
+      BODY_LIMIT_BYTES: String(BODY_LIMIT),
+      INTAKE_BUDGET_WAIT_MS: String(WAIT_MS),
+      BODY_TIMEOUT_MS: "10000",
+    });
+  });
+  afterAll(async () => {
+    await waiting?.stop();
+  });
+
+  /** One valid ride padded with spaces to `bytes`, which JSON allows. */
+  const padded = (id: number, bytes: number) => {
+    const text = JSON.stringify(ride({ id }));
+    return text + " ".repeat(bytes - text.length);
+  };
+  const stallOn = async (length: number) => {
+    const connection = rawConnection(waiting.url);
+    await connection.write(head(length) + " ".repeat(length - 1));
+    await vi.waitFor(() => expect(waiting.memoryBudget.reserved()).toBe(length));
+    return connection;
+  };
+
+  it("holds a body that does not fit unread until room is given back, then takes it", async () => {
+    const stalled = await stallOn(BODY_LIMIT);
+    const taken = post(waiting.url, padded(720101, 100_000), json);
+    await vi.waitFor(() => expect(waiting.memoryBudget.waiting()).toBe(1));
+    const metrics = await (await fetch(`${waiting.url}/metrics`)).text();
+    expect(metrics).toMatch(/^rides_intake_memory_waiting_requests 1$/m);
+    expect(waiting.memoryBudget.reserved()).toBe(BODY_LIMIT);
+    stalled.socket.destroy();
+    const answer = await taken;
+    expect(answer.status).toBe(202);
+    expect((await waitForJob(waiting.url, answer.body.job_id)).status).toBe("done");
+    await vi.waitFor(() => expect([waiting.memoryBudget.reserved(), waiting.memoryBudget.waiting()]).toEqual([0, 0]));
+  });
+
+  it("answers 503 + Retry-After when no room came within the wait, having read nothing of the body", async () => {
+    const stalled = await stallOn(BODY_LIMIT);
+    const started = performance.now();
+    const refused = await postOversized(waiting.url, "/v1/rides", { "content-type": json }, 100_000);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(WAIT_MS - 50);
+    expect([refused.status, refused.headers.get("retry-after")]).toEqual([503, "2"]);
+    expect(refused.body.detail).toMatch(/INTAKE_MEMORY_BUDGET_BYTES 200000/);
+    expect([waiting.memoryBudget.reserved(), waiting.memoryBudget.waiting()]).toEqual([BODY_LIMIT, 0]);
+    stalled.socket.destroy();
+    await vi.waitFor(() => expect(waiting.memoryBudget.reserved()).toBe(0));
+  });
+
+  it("forgets a sender that goes away while it waits", async () => {
+    const stalled = await stallOn(BODY_LIMIT);
+    const gone = rawConnection(waiting.url);
+    await gone.write(head(100_000) + " ".repeat(1_000));
+    await vi.waitFor(() => expect(waiting.memoryBudget.waiting()).toBe(1));
+    gone.socket.destroy();
+    await vi.waitFor(() => expect(waiting.memoryBudget.waiting()).toBe(0));
+    expect(waiting.memoryBudget.reserved()).toBe(BODY_LIMIT);
+    stalled.socket.destroy();
+    await vi.waitFor(() => expect(waiting.memoryBudget.reserved()).toBe(0));
+  });
+});
+
 describe("request timeouts", () => {
   it("answers headers that do not arrive within HEADERS_TIMEOUT_MS with a 408 problem+json", async () => {
     const slow = rawConnection(service.url);
