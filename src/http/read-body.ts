@@ -33,9 +33,10 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
   const cutOff = () => new Problem(400, "the connection closed before the body arrived whole");
   const releases: Release[] = [];
   const release = () => releases.forEach((giveBack) => giveBack());
-  // While it waits its body stays in the socket (Node stops reading once a few kilobytes
-  // wait unread), so a waiting sender costs its connection's buffers only.
+  // While it waits its body stays in the socket (Node stops reading once one read of it,
+  // up to 64 KB, waits unread), so a waiting sender costs its connection's buffers only.
   const roomFor = async (bytes: number): Promise<Release> => {
+    if (c.env.incoming.destroyed) throw cutOff();
     const gone = new AbortController();
     const onGone = () => gone.abort();
     c.env.incoming.once("close", onGone);
@@ -83,7 +84,9 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
         finish(() => resolve(whole ? whole.subarray(0, size) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
       const onClose = () => finish(() => reject(cutOff()));
       incoming.on("data", onData).on("end", onEnd).on("error", onClose).on("close", onClose);
+      // Ended or gone while the request waited for room: neither event comes again.
       if (incoming.readableEnded) onEnd();
+      else if (incoming.destroyed) onClose();
     });
     return { body, release };
   } catch (error) {
