@@ -67,10 +67,12 @@ const LEGEND = `How to read it:
 - single and batch: autocannon (own process), closed loop, fresh ride ids in every request; each server
   runs twice in the order service, naive, queue, queue, naive, service (two halves of 10 s, batches 5 s),
   and latencies of both halves are pooled. × naive / × queue: the service's requests/s over the baseline's.
+  Cores used: the server process's CPU seconds (all threads, from /proc) while its load ran, over the load's
+  seconds; its JavaScript runs on one thread, GC helpers add to that.
 - one day: 288 POSTs of 1,000 rides as the producer's CSV over 4 connections; time from the first byte sent
   until the last ride's commit in rides (commit timestamps), against COPY of the same CSV file into an
-  empty rides table with its partitions. Cores the service used: its CPU seconds (all threads, from /proc)
-  while the load ran, over the posting time (its JavaScript runs on one thread; GC helpers add to that).
+  empty rides table with its partitions. Cores the service used: as for single and batch, over the posting
+  time.
 - freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
 - stalled: 300 connections each declare an 8,000,000-byte body (just under BODY_LIMIT_BYTES), send all but its last byte and stall for 20 s

@@ -111,7 +111,7 @@ async function throughput(
   const running = [];
   for (const kind of SERVERS) running.push(await launch(bench, kind));
   const order = bench.smoke ? running : [...running, ...[...running].reverse()];
-  const totals = new Map(SERVERS.map((kind) => [kind, { seconds: 0, ok: 0, non2xx: 0, errors: 0, latencies: [] as number[] }]));
+  const totals = new Map(SERVERS.map((kind) => [kind, { seconds: 0, cpuSeconds: 0, ok: 0, non2xx: 0, errors: 0, latencies: [] as number[] }]));
   for (const [round, server] of order.entries()) {
     const input: ClosedLoopInput = {
       url: server.url,
@@ -122,11 +122,14 @@ async function throughput(
       firstId: round * 100_000_000 + 1,
       seed: SEED + round,
     };
+    const cpuBefore = server.cpuSeconds() ?? NaN;
     const result = await runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", input);
+    const cpuSeconds = (server.cpuSeconds() ?? NaN) - cpuBefore;
     // The next server must not share the machine with this one's mover.
     await server.drained();
     const total = totals.get(server.kind)!;
     total.seconds += result.seconds;
+    total.cpuSeconds += cpuSeconds;
     total.ok += result.ok;
     total.non2xx += result.non2xx;
     total.errors += result.errors;
@@ -148,6 +151,7 @@ async function throughput(
       ack: spread(total.latencies),
       non2xx: total.non2xx + total.errors,
       peakRssMb: await server.finish(scenario.replaceAll(/\W+/g, "-")),
+      note: `used ${(total.cpuSeconds / total.seconds).toFixed(2)} cores`,
     });
   }
   const [service, naive, queue] = rows;
