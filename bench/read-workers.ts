@@ -36,7 +36,7 @@ if (!isMainThread && (workerData as WorkerInput | undefined)?.role === "read-wor
   const pool = createPool((workerData as WorkerInput).databaseUrl, { max: 1 });
   await loadTravelTypes(pool);
   await pool.end();
-  parentPort!.on("message", ({ index, body }: { index: number; body: Uint8Array }) => parentPort!.postMessage({ index, job: readJob(body) }));
+  parentPort!.on("message", (body: Uint8Array) => parentPort!.postMessage(readJob(body)));
   parentPort!.postMessage("ready");
 }
 
@@ -70,13 +70,13 @@ async function onWorkers(bodies: Buffer[], workers: Worker[]): Promise<Pass> {
     const send = (worker: Worker) => {
       if (next >= bodies.length) return;
       // A copy, as a body read from its socket is a buffer of its own to hand over.
-      const body = new Uint8Array(bodies[next]);
-      worker.postMessage({ index: next++, body }, [body.buffer]);
+      const body = new Uint8Array(bodies[next++]);
+      worker.postMessage(body, [body.buffer]);
     };
     for (const worker of workers) {
       worker.removeAllListeners("message").removeAllListeners("error");
       worker.on("error", reject);
-      worker.on("message", ({ job }: { job: ReadJob }) => {
+      worker.on("message", (job: ReadJob) => {
         rides += job.rideCount;
         if (++done === bodies.length) resolve();
         else send(worker);

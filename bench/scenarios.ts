@@ -97,6 +97,13 @@ async function dumpStatements(pool: pg.Pool, file: string) {
   await writeFile(file, rows.map((row) => JSON.stringify(row)).join("\n"));
 }
 
+/** What run returns, and the CPU seconds the server's process used meanwhile (NaN where /proc is not there). */
+async function withCpu<T>(server: { cpuSeconds: () => number | undefined }, run: () => Promise<T>): Promise<{ result: T; cpuSeconds: number }> {
+  const before = server.cpuSeconds() ?? NaN;
+  const result = await run();
+  return { result, cpuSeconds: (server.cpuSeconds() ?? NaN) - before };
+}
+
 const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
 
 /**
@@ -122,9 +129,7 @@ async function throughput(
       firstId: round * 100_000_000 + 1,
       seed: SEED + round,
     };
-    const cpuBefore = server.cpuSeconds() ?? NaN;
-    const result = await runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", input);
-    const cpuSeconds = (server.cpuSeconds() ?? NaN) - cpuBefore;
+    const { result, cpuSeconds } = await withCpu(server, () => runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", input));
     // The next server must not share the machine with this one's mover.
     await server.drained();
     const total = totals.get(server.kind)!;
@@ -232,9 +237,7 @@ export async function oneDay(bench: Bench): Promise<Row[]> {
 
   const service = await launch(bench, "service");
   const input: TimedInput = { url: service.url, ...source, requests, connections: 4 };
-  const cpuBefore = service.cpuSeconds();
-  const result = await runLoad<TimedResult>("bench/load/timed.ts", input);
-  const cpuPosting = (service.cpuSeconds() ?? NaN) - (cpuBefore ?? NaN);
+  const { result, cpuSeconds: cpuPosting } = await withCpu(service, () => runLoad<TimedResult>("bench/load/timed.ts", input));
   await service.drained();
   const firstSent = Math.min(...result.requests.map(([, , , sent]) => sent));
   const seconds = ((await lastCommit(service.pool)) - firstSent) / 1000;

@@ -28,20 +28,16 @@ export function createMemoryBudget(limitBytes: number) {
       const now = tryReserve(bytes);
       if (now || waitMs <= 0 || bytes > limitBytes || abandoned?.aborted) return Promise.resolve(now);
       return new Promise((resolve) => {
-        const waiter: Waiter = {
-          bytes,
-          admit: (release) => {
-            clearTimeout(timer);
-            abandoned?.removeEventListener("abort", giveUp);
-            resolve(release);
-          },
-        };
-        const giveUp = () => {
+        const settle = (release: Release | undefined) => {
           clearTimeout(timer);
           abandoned?.removeEventListener("abort", giveUp);
-          const at = waiting.indexOf(waiter);
-          if (at >= 0) waiting.splice(at, 1);
-          resolve(undefined);
+          resolve(release);
+        };
+        const waiter: Waiter = { bytes, admit: settle };
+        // Runs only while the waiter is listed: admitting it cancels both the timer and the listener.
+        const giveUp = () => {
+          waiting.splice(waiting.indexOf(waiter), 1);
+          settle(undefined);
         };
         const timer = setTimeout(giveUp, waitMs);
         abandoned?.addEventListener("abort", giveUp, { once: true });

@@ -29,6 +29,7 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
       // The body is left unread, so the connection cannot carry another request.
       { "retry-after": String(RETRY_AFTER_SECONDS), connection: "close" },
     );
+  const incoming = c.env.incoming;
   // Cut off by the sender or by BODY_TIMEOUT_MS: nobody is left to read an answer.
   const cutOff = () => new Problem(400, "the connection closed before the body arrived whole");
   const releases: Release[] = [];
@@ -36,11 +37,11 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
   // While it waits its body stays in the socket (Node stops reading once one read of it,
   // up to 64 KB, waits unread), so a waiting sender costs its connection's buffers only.
   const roomFor = async (bytes: number): Promise<Release> => {
-    if (c.env.incoming.destroyed) throw cutOff();
+    if (incoming.destroyed) throw cutOff();
     const gone = new AbortController();
     const onGone = () => gone.abort();
-    c.env.incoming.once("close", onGone);
-    const giveBack = await budget.reserve(bytes, budgetWaitMs, gone.signal).finally(() => c.env.incoming.off("close", onGone));
+    incoming.once("close", onGone);
+    const giveBack = await budget.reserve(bytes, budgetWaitMs, gone.signal).finally(() => incoming.off("close", onGone));
     if (!giveBack) throw gone.signal.aborted ? cutOff() : overBudget();
     return giveBack;
   };
@@ -54,7 +55,7 @@ export async function readBody(c: Context<{ Bindings: HttpBindings }>, { limitBy
   const counted = declared === undefined || c.req.header("transfer-encoding") !== undefined;
   const length = counted ? 0 : Number(declared);
   if (length > limitBytes) throw tooLarge();
-  const incoming = c.env.incoming;
+  // Tried here first so a body that fits (nearly all) skips the wait's set-up.
   releases.push(budget.tryReserve(length) ?? (await roomFor(length)));
 
   try {
