@@ -68,7 +68,8 @@ const LEGEND = `How to read it:
   runs twice in the order service, naive, queue, queue, naive, service (two halves of 10 s, batches 5 s),
   and latencies of both halves are pooled. × naive / × queue: the service's requests/s over the baseline's.
   Cores used: the server process's CPU seconds (all threads, from /proc) while its load ran, over the load's
-  seconds; its JavaScript runs on one thread, GC helpers add to that.
+  seconds; its JavaScript runs on one thread, GC helpers add to that. µs per request: those CPU seconds over
+  the requests answered 2xx.
 - one day: 288 POSTs of 1,000 rides as the producer's CSV over 4 connections; time from the first byte sent
   until the last ride's commit in rides (commit timestamps), against COPY of the same CSV file into an
   empty rides table with its partitions. Cores the service used: as for single and batch, over the posting
