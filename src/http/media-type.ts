@@ -17,6 +17,8 @@ const PARAMETER = new RegExp(`(${TOKEN})=(${VALUE})`, "g");
 export function mediaTypeOf(c: Context, accepted: readonly string[]): string {
   const header = (c.req.header("content-type") ?? "").trim();
   if (header === "") throw new Problem(415, `Content-Type must be one of ${accepted.join(", ")}; got "none"`);
+  // What nearly every request sends: a bare accepted type has no parameter to check.
+  if (accepted.includes(header)) return header;
   const match = MEDIA_TYPE.exec(header);
   if (!match) throw new Problem(400, `header Content-Type: "${clip(header, 80)}" is not one media type (was it sent twice?)`);
   const type = match[1].toLowerCase();

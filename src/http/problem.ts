@@ -80,7 +80,7 @@ export const UNEXPECTED = "an unexpected error occurred; nothing from this reque
 export function onError(error: Error, c: Context): Response {
   const problem = knownProblem(error);
   if (problem) return problemResponse(c, problem);
-  c.get("log")?.error({ path: c.req.path, error: error.message }, "unhandled error");
+  c.get("log")?.error({ request_id: c.get("requestId"), path: c.req.path, error: error.message }, "unhandled error");
   return problemResponse(c, new Problem(500, UNEXPECTED));
 }
 
