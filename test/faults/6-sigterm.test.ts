@@ -74,3 +74,21 @@ it("fault 6: SIGTERM stops taking requests, answers the ones in flight, lets the
   expect(outcome.storedUnacknowledged).toBe(outcome.storedFromUnanswered);
   expect(allOutput()).not.toMatch(LEAK);
 });
+
+it("fault 6: SIGTERM sent to `npm start` reaches the service, which shuts down cleanly, and npm exits 0", async () => {
+  // npm runs a script with sh -c; without exec, sh would take the signal and the service would run on, orphaned.
+  const cluster = await startCluster();
+  const service = await startServiceProcess(cluster.url, { viaNpm: true });
+  const posted = await fetch(`${service.url}/v1/rides`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([ride({ id: 6_990_001 })]),
+  });
+  expect(posted.status).toBe(202);
+
+  expect(await stopServiceProcess(service)).toBe(0);
+  expect(service.output()).toContain("SIGTERM: finishing requests in flight and the mover's current chunk");
+  expect(await refused(service.url)).toBe(true);
+  const { rows } = await cluster.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM rides WHERE id = 6990001");
+  expect(rows[0].n).toBe(1);
+});

@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
+import path from "node:path";
 import { startCommand } from "../../../bench/processes.ts";
 import { freePort } from "../../../src/db/embedded.ts";
 
@@ -9,11 +10,13 @@ const ROOT = new URL("../../../", import.meta.url).pathname;
 export type ServiceProcess = {
   url: string;
   port: number;
+  /** The service's node process, or with viaNpm the npm that runs it. */
   child: ChildProcess;
   /** Everything the process wrote to stdout and stderr. */
   output: () => string;
   /** Resolves with the exit code (null when killed by a signal). */
   exited: Promise<number | null>;
+  viaNpm: boolean;
 };
 
 const started: ServiceProcess[] = [];
@@ -21,26 +24,39 @@ const started: ServiceProcess[] = [];
 /** What every service process this test file started has written. */
 export const allOutput = () => started.map((service) => service.output()).join("\n");
 
-/** Kills every service process still running (a test's clean-up). */
+/** Kills every service process still running (a test's clean-up), and under npm the service with it. */
 export async function killAllServices(): Promise<void> {
-  for (const service of started) await stopServiceProcess(service, "SIGKILL");
+  for (const service of started) {
+    if (service.viaNpm) killGroup(service.child);
+    await stopServiceProcess(service, "SIGKILL");
+  }
+}
+
+function killGroup(child: ChildProcess) {
+  try {
+    process.kill(-child.pid!, "SIGKILL");
+  } catch {
+    // The group is gone already.
+  }
 }
 
 /**
  * The service exactly as `npm start` and the container run it (its node flags included);
- * env may set DATABASE_URL too (through PgBouncer); root, a checkout of another commit (a bench's "before").
+ * env may set DATABASE_URL too (through PgBouncer); root, a checkout of another commit (a bench's "before");
+ * viaNpm runs `npm start` itself (in a process group of its own, so clean-up reaches the service under it).
  */
 export async function startServiceProcess(
   databaseUrl: string,
-  { port, env = {}, root = ROOT }: { port?: number; env?: Record<string, string>; root?: string } = {},
+  { port, env = {}, root = ROOT, viaNpm = false }: { port?: number; env?: Record<string, string>; root?: string; viaNpm?: boolean } = {},
 ): Promise<ServiceProcess> {
   const chosenPort = port ?? (await freePort());
   const { nodeFlags, script } = startCommand(root);
-  const child = spawn(process.execPath, [...nodeFlags, script], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: databaseUrl, ...env, HOST: "127.0.0.1", PORT: String(chosenPort) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const serviceEnv = { ...process.env, DATABASE_URL: databaseUrl, ...env, HOST: "127.0.0.1", PORT: String(chosenPort) };
+  const options: SpawnOptions = { cwd: root, stdio: ["ignore", "pipe", "pipe"] };
+  const child = viaNpm
+    ? // npm's script runs `node` from PATH: the one these tests run on.
+      spawn("npm", ["start"], { ...options, detached: true, env: { ...serviceEnv, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}` } })
+    : spawn(process.execPath, [...nodeFlags, script], { ...options, env: serviceEnv });
   let output = "";
   child.stdout!.on("data", (chunk) => (output += chunk));
   child.stderr!.on("data", (chunk) => (output += chunk));
@@ -60,7 +76,7 @@ export async function startServiceProcess(
       reject(new Error(`the service exited with ${code} while starting:\n${output}`));
     });
   });
-  const service = { url: `http://127.0.0.1:${chosenPort}`, port: chosenPort, child, output: () => output, exited };
+  const service = { url: `http://127.0.0.1:${chosenPort}`, port: chosenPort, child, viaNpm, output: () => output, exited };
   started.push(service);
   return service;
 }
