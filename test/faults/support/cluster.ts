@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -51,20 +51,41 @@ const clusters: Cluster[] = [];
 /** Data folders of clusters still starting: a run stopped meanwhile removes them too. */
 const starting = new Set<string>();
 
+/** Folders given to services as DATA_DIR, each for the embedded PostgreSQL `npm start` runs without DATABASE_URL. */
+const serviceDataDirs = new Set<string>();
+
+/** A DATA_DIR for a service's own embedded PostgreSQL; clean-up stops that cluster if the service left it running. */
+export async function serviceDataDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), "rides-fault-service-"));
+  // The cluster runs as the postgres user (we may be root), in a folder under this one.
+  await chmod(dir, 0o755);
+  serviceDataDirs.add(dir);
+  return dir;
+}
+
+async function killAndRemove(dataDir: string) {
+  try {
+    const pid = postmasterPidIn(dataDir);
+    process.kill(pid, "SIGKILL");
+    await until(`postmaster ${pid} to exit`, () => !alive(pid), 10_000);
+  } catch {
+    // not started yet, or gone already
+  }
+  // Its backends may still be writing for a moment after the postmaster is gone.
+  await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+}
+
 /** Stops and deletes every cluster started so far (a test's clean-up). */
 export async function stopAllClusters(): Promise<void> {
   for (const cluster of clusters.splice(0)) await cluster.stop();
   for (const dataDir of starting) {
-    try {
-      const pid = postmasterPidIn(dataDir);
-      process.kill(pid, "SIGKILL");
-      await until(`postmaster ${pid} to exit`, () => !alive(pid), 10_000);
-    } catch {
-      // not started yet, or gone already
-    }
-    // Its backends may still be writing for a moment after the postmaster is gone.
-    await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    await killAndRemove(dataDir);
     starting.delete(dataDir);
+  }
+  for (const dir of serviceDataDirs) {
+    await killAndRemove(path.join(dir, "postgres"));
+    await rm(dir, { recursive: true, force: true });
+    serviceDataDirs.delete(dir);
   }
 }
 

@@ -42,16 +42,18 @@ function killGroup(child: ChildProcess) {
 
 /**
  * The service exactly as `npm start` and the container run it (its node flags included);
+ * without databaseUrl it starts its embedded PostgreSQL (give env a DATA_DIR from serviceDataDir);
  * env may set DATABASE_URL too (through PgBouncer); root, a checkout of another commit (a bench's "before");
  * viaNpm runs `npm start` itself (in a process group of its own, so clean-up reaches the service under it).
  */
 export async function startServiceProcess(
-  databaseUrl: string,
+  databaseUrl: string | undefined,
   { port, env = {}, root = ROOT, viaNpm = false }: { port?: number; env?: Record<string, string>; root?: string; viaNpm?: boolean } = {},
 ): Promise<ServiceProcess> {
   const chosenPort = port ?? (await freePort());
   const { nodeFlags, script } = startCommand(root);
   const serviceEnv = { ...process.env, DATABASE_URL: databaseUrl, ...env, HOST: "127.0.0.1", PORT: String(chosenPort) };
+  if (serviceEnv.DATABASE_URL === undefined) delete serviceEnv.DATABASE_URL;
   const options: SpawnOptions = { cwd: root, stdio: ["ignore", "pipe", "pipe"] };
   const child = viaNpm
     ? // npm's script runs `node` from PATH: the one these tests run on.
