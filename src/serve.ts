@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { loadConfig } from "./config.ts";
 import { startService } from "./service.ts";
 
@@ -17,6 +18,10 @@ export async function serve() {
         "Only loopback is allowed like this; set API_KEYS to listen on another address.",
     );
   }
+
+  // Until the service runs, a signal ends the process at once (an embedded PostgreSQL stops with it); then it stops cleanly.
+  let onSignal: (signal: NodeJS.Signals) => void = (signal) => process.exit(128 + constants.signals[signal]);
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => onSignal(signal));
 
   let embedded: Awaited<ReturnType<typeof import("./db/embedded.ts").startEmbedded>> | undefined;
   let service: Awaited<ReturnType<typeof startService>>;
@@ -55,6 +60,5 @@ export async function serve() {
       process.exit(1);
     }
   }
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  onSignal = (signal) => void shutdown(signal);
 }

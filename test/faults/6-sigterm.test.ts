@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { request } from "node:http";
+import path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { ride } from "../support/service.ts";
 import pg from "pg";
@@ -123,4 +125,15 @@ it("fault 6: Ctrl-C at `npm start` on the embedded PostgreSQL: the service finis
   }
   expect(await stopServiceProcess(service)).toBe(0);
   expect(allOutput()).not.toMatch(LEAK);
+});
+
+it("fault 6: Ctrl-C at `npm start` while it is still starting stops its embedded PostgreSQL too, and the next start works", async () => {
+  const env = { DATA_DIR: await serviceDataDir() };
+  const starting = await startServiceProcess(undefined, { viaNpm: true, env, startedWhen: "started the embedded PostgreSQL" });
+  process.kill(-starting.child.pid!, "SIGINT");
+  await starting.exited;
+  // A PostgreSQL that stops removes its postmaster.pid; one left running would make the next start fail.
+  await until("the embedded PostgreSQL to stop", () => !existsSync(path.join(env.DATA_DIR, "postgres", "postmaster.pid")), 30_000);
+  const service = await startServiceProcess(undefined, { viaNpm: true, env, port: starting.port });
+  expect(await stopServiceProcess(service)).toBe(0);
 });

@@ -44,11 +44,18 @@ function killGroup(child: ChildProcess) {
  * The service exactly as `npm start` and the container run it (its node flags included);
  * without databaseUrl it starts its embedded PostgreSQL (give env a DATA_DIR from serviceDataDir);
  * env may set DATABASE_URL too (through PgBouncer); root, a checkout of another commit (a bench's "before");
- * viaNpm runs `npm start` itself (in a process group of its own, so clean-up reaches the service under it).
+ * viaNpm runs `npm start` itself (in a process group of its own, so clean-up reaches the service under it);
+ * it resolves once the output shows startedWhen (by default, once the service listens).
  */
 export async function startServiceProcess(
   databaseUrl: string | undefined,
-  { port, env = {}, root = ROOT, viaNpm = false }: { port?: number; env?: Record<string, string>; root?: string; viaNpm?: boolean } = {},
+  { port, env = {}, root = ROOT, viaNpm = false, startedWhen = "rides-ingest is listening on" }: {
+    port?: number;
+    env?: Record<string, string>;
+    root?: string;
+    viaNpm?: boolean;
+    startedWhen?: string;
+  } = {},
 ): Promise<ServiceProcess> {
   const chosenPort = port ?? (await freePort());
   const { nodeFlags, script } = startCommand(root);
@@ -67,7 +74,7 @@ export async function startServiceProcess(
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the service did not start in 60 s:\n${output}`)), 60_000);
     const onData = () => {
-      if (output.includes("rides-ingest is listening on")) {
+      if (output.includes(startedWhen)) {
         clearTimeout(timer);
         resolve();
       }
