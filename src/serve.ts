@@ -34,7 +34,7 @@ export async function serve() {
     service = await startService({ ...config, databaseUrl: config.databaseUrl ?? embedded!.url });
   } catch (error) {
     // The message only: a stack trace or a connection string does not belong in a log.
-    console.error(`could not start: ${(error as Error).message}`);
+    console.error(`could not start: ${error instanceof Error ? error.message : String(error)}`);
     await embedded?.stop();
     process.exit(1);
   }

