@@ -17,7 +17,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** How much of PostgreSQL's log is kept while it starts, to say why it did not. */
+/** How much of PostgreSQL's latest log is kept, to say why it did not start. */
 const LOG_KEPT_CHARS = 4_000;
 
 /** The process events async-exit-hook listens to. */

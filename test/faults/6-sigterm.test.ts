@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { request } from "node:http";
 import path from "node:path";
+import pg from "pg";
 import { afterAll, expect, it } from "vitest";
 import { ride } from "../support/service.ts";
-import pg from "pg";
 import { serviceDataDir, startCluster, until } from "./support/cluster.ts";
 import { cleanUp } from "./support/clean-up.ts";
 import { countAnswers, report, settle, startLoad } from "./support/load.ts";
