@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { startEmbedded } from "../src/db/embedded.ts";
+import { postmasterPidIn } from "../test/faults/support/cluster.ts";
 import { withDatabase } from "../test/support/global-setup.ts";
 
 export type Cluster = {
@@ -12,6 +13,8 @@ export type Cluster = {
   /** A new empty database; every run gets its own so none sees another's rows. */
   createDatabase: () => Promise<{ url: string; drop: () => Promise<void> }>;
   version: string;
+  /** The server's main process, whose children are its backends (where its CPU time goes). */
+  postmasterPid: () => number;
   stop: () => Promise<void>;
 };
 
@@ -44,6 +47,7 @@ export async function startCluster(): Promise<Cluster> {
     dir,
     admin,
     version: rows[0].server_version,
+    postmasterPid: () => postmasterPidIn(server.dataDir),
     async createDatabase() {
       const name = `bench_${++databases}`;
       await admin.query(`CREATE DATABASE ${name}`);

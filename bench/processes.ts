@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { freePort } from "../src/db/embedded.ts";
 
@@ -60,14 +60,52 @@ export type Server = {
   kind: ServerKind;
   url: string;
   peakRssMb: () => number | undefined;
-  /** CPU seconds the process has used so far, all its threads (Linux only). */
-  cpuSeconds: () => number | undefined;
+  /** CPU seconds the process has used so far, all its threads (NaN off Linux). */
+  cpuSeconds: () => number;
   stdout: () => string;
   stop: () => Promise<void>;
 };
 
-// /proc/PID/stat counts in clock ticks, 100 a second on Linux.
+// /proc counts CPU time in clock ticks, 100 a second on Linux.
 const TICKS_PER_SECOND = 100;
+
+/** CPU seconds a process has used, with `withReaped` also its children that it waited for (NaN where /proc cannot tell). */
+export function cpuSeconds(pid: number, withReaped = false): number {
+  try {
+    // utime, stime, cutime and cstime are the 14th to 17th fields, counted after the command's closing parenthesis.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    const [user, system, childUser, childSystem] = [11, 12, 13, 14].map((i) => Number(fields[i]));
+    return (user + system + (withReaped ? childUser + childSystem : 0)) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+/** PostgreSQL's CPU seconds: the postmaster with the backends it reaped, plus its live backends. */
+export function postgresCpuSeconds(postmaster: number): number {
+  let total = cpuSeconds(postmaster, true);
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const parent = Number(readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1].split(" ")[1]);
+      if (parent === postmaster) total += cpuSeconds(Number(entry));
+    } catch {
+      // the backend exited while being read
+    }
+  }
+  return total;
+}
+
+/** Seconds the machine's cores have been busy in all (every process, the kernel's work included), from /proc/stat. */
+export function machineBusySeconds(): number {
+  try {
+    // cpu  user nice system idle iowait irq softirq steal …: all but idle and iowait are busy.
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync("/proc/stat", "utf8").split("\n")[0].split(/\s+/).slice(1).map(Number);
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
 
 /** A server in its own process, so its peak RSS is its own and the load runs beside it. */
 /** `env` adds settings to the service's (a bench scenario's WEBHOOK_URLS, say). */
@@ -97,15 +135,7 @@ export async function startServer(kind: ServerKind, databaseUrl: string, cpuProf
         return undefined;
       }
     },
-    cpuSeconds() {
-      try {
-        // utime and stime are the 14th and 15th fields, counted after the command's closing parenthesis.
-        const fields = readFileSync(`/proc/${server.child.pid}/stat`, "utf8").split(") ")[1].split(" ");
-        return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-      } catch {
-        return undefined;
-      }
-    },
+    cpuSeconds: () => cpuSeconds(server.child.pid!),
     async stop() {
       server.child.kill("SIGTERM");
       const timer = setTimeout(() => server.child.kill("SIGKILL"), 30_000);

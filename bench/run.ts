@@ -67,13 +67,14 @@ const LEGEND = `How to read it:
 - single and batch: autocannon (own process), closed loop, fresh ride ids in every request; each server
   runs twice in the order service, naive, queue, queue, naive, service (two halves of 10 s, batches 5 s),
   and latencies of both halves are pooled. × naive / × queue: the service's requests/s over the baseline's.
-  Cores used: the server process's CPU seconds (all threads, from /proc) while its load ran, over the load's
-  seconds; its JavaScript runs on one thread, GC helpers add to that. µs per request: those CPU seconds over
+  Cores (the notes): CPU seconds from /proc between the start and the end of the load generator's process,
+  over that time: the server's process (all threads; its JavaScript runs on one, GC helpers add to that),
+  PostgreSQL's processes (the whole cluster, where only this server's load runs meanwhile) and the whole
+  machine (the load generator, the kernel and anything else included). µs per request: those CPU seconds over
   the requests answered 2xx.
 - one day: 288 POSTs of 1,000 rides as the producer's CSV over 4 connections; time from the first byte sent
   until the last ride's commit in rides (commit timestamps), against COPY of the same CSV file into an
-  empty rides table with its partitions. Cores the service used: as for single and batch, over the posting
-  time.
+  empty rides table with its partitions. Cores: as for single and batch, while posting; µs per ride.
 - freshness: one ride per POST at a paced 1,000/s (open loop); for every 202, the delay until its ride's
   commit in rides (commit timestamp minus the moment the client read the 202; 0 if already there).
 - stalled: 300 connections each declare an 8,000,000-byte body (just under BODY_LIMIT_BYTES), send all but its last byte and stall for 20 s

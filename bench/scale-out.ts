@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import { parseArgs } from "node:util";
@@ -9,7 +8,7 @@ import { startHaProxy } from "../test/scale-out/support/haproxy.ts";
 import { requirePrograms } from "../test/scale-out/support/processes.ts";
 import type { ClosedLoopInput, ClosedLoopResult } from "./load/closed-loop.ts";
 import type { TimedInput, TimedResult } from "./load/timed.ts";
-import { killChildren, runLoad } from "./processes.ts";
+import { cpuSeconds, killChildren, postgresCpuSeconds, runLoad } from "./processes.ts";
 import { ms } from "./scenarios.ts";
 import { spread } from "./stats.ts";
 
@@ -47,36 +46,10 @@ const cleanUp = () =>
   })());
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void cleanUp().then(() => process.exit(130)));
 
-/** CPU seconds a process (and, with children, the children it reaped) has used, from /proc. */
-function cpuSeconds(pid: number, withReaped = false): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    const [user, system, childUser, childSystem] = [11, 12, 13, 14].map((i) => Number(fields[i]));
-    return (user + system + (withReaped ? childUser + childSystem : 0)) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-/** PostgreSQL's CPU: the postmaster with the backends it reaped, plus its live backends. */
-function postgresSeconds(postmaster: number): number {
-  let total = cpuSeconds(postmaster, true);
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const parent = Number(readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1].split(" ")[1]);
-      if (parent === postmaster) total += cpuSeconds(Number(entry));
-    } catch {
-      // the backend exited while being read
-    }
-  }
-  return total;
-}
-
 type Pids = { service: number[]; haproxy: number[]; pgbouncer: number[] };
 const cpuNow = (pids: Pids, cluster: Cluster) => ({
   service: pids.service.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
-  postgres: postgresSeconds(cluster.postmasterPid()),
+  postgres: postgresCpuSeconds(cluster.postmasterPid()),
   pgbouncer: pids.pgbouncer.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
   haproxy: pids.haproxy.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
 });

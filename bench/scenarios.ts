@@ -1,4 +1,5 @@
 import { writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { createPool } from "../src/db/client.ts";
@@ -17,7 +18,7 @@ import { bodySource, type Format, generateRides, renderBody } from "./generate/r
 import type { ClosedLoopInput, ClosedLoopResult } from "./load/closed-loop.ts";
 import type { StreamLoadInput, StreamLoadResult } from "./load/stream.ts";
 import type { TimedInput, TimedRequest, TimedResult } from "./load/timed.ts";
-import { runLoad, type ServerKind, startServer } from "./processes.ts";
+import { machineBusySeconds, postgresCpuSeconds, runLoad, type ServerKind, startServer } from "./processes.ts";
 import { type Spread, spread } from "./stats.ts";
 
 export type Row = {
@@ -97,11 +98,44 @@ async function dumpStatements(pool: pg.Pool, file: string) {
   await writeFile(file, rows.map((row) => JSON.stringify(row)).join("\n"));
 }
 
-/** What run returns, and the CPU seconds the server's process used meanwhile (NaN where /proc is not there). */
-async function withCpu<T>(server: { cpuSeconds: () => number | undefined }, run: () => Promise<T>): Promise<{ result: T; cpuSeconds: number }> {
-  const before = server.cpuSeconds() ?? NaN;
+/**
+ * CPU seconds used while a load ran (its process started and ended within `seconds` of
+ * wall time): by the server's process (all its threads), by PostgreSQL (all its processes)
+ * and by the whole machine.
+ */
+export type CpuUse = { seconds: number; server: number; postgres: number; machine: number };
+export const NO_CPU: CpuUse = { seconds: 0, server: 0, postgres: 0, machine: 0 };
+export const addCpu = (a: CpuUse, b: CpuUse): CpuUse => ({
+  seconds: a.seconds + b.seconds,
+  server: a.server + b.server,
+  postgres: a.postgres + b.postgres,
+  machine: a.machine + b.machine,
+});
+
+const cpuNow = (bench: Bench, server: { cpuSeconds: () => number }): CpuUse => ({
+  seconds: performance.now() / 1000,
+  server: server.cpuSeconds(),
+  postgres: postgresCpuSeconds(bench.cluster.postmasterPid()),
+  machine: machineBusySeconds(),
+});
+
+/** What run returns, and the CPU used meanwhile (NaN where /proc is not there). */
+export async function withCpu<T>(bench: Bench, server: { cpuSeconds: () => number }, run: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
+  const before = cpuNow(bench, server);
   const result = await run();
-  return { result, cpuSeconds: (server.cpuSeconds() ?? NaN) - before };
+  const after = cpuNow(bench, server);
+  return { result, cpu: addCpu(after, { seconds: -before.seconds, server: -before.server, postgres: -before.postgres, machine: -before.machine }) };
+}
+
+/**
+ * Where the CPU went while `count` requests, frames or rides were answered: on two cores
+ * shared by the server, PostgreSQL and the load generator, it shows which of them a faster
+ * request path would have to take its CPU from.
+ */
+export function cpuNote(cpu: CpuUse, count: number, unit: string): string {
+  const cores = (used: number) => (used / cpu.seconds).toFixed(2);
+  const each = (used: number) => `${Math.round((used / count) * 1e6)} µs per ${unit}`;
+  return `cores: server ${cores(cpu.server)} (${each(cpu.server)}), PostgreSQL ${cores(cpu.postgres)} (${each(cpu.postgres)}), whole machine ${cores(cpu.machine)} of ${os.cpus().length}`;
 }
 
 const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
@@ -118,7 +152,7 @@ async function throughput(
   const running = [];
   for (const kind of SERVERS) running.push(await launch(bench, kind));
   const order = bench.smoke ? running : [...running, ...[...running].reverse()];
-  const totals = new Map(SERVERS.map((kind) => [kind, { seconds: 0, cpuSeconds: 0, ok: 0, non2xx: 0, errors: 0, latencies: [] as number[] }]));
+  const totals = new Map(SERVERS.map((kind) => [kind, { seconds: 0, cpu: NO_CPU, ok: 0, non2xx: 0, errors: 0, latencies: [] as number[] }]));
   for (const [round, server] of order.entries()) {
     const input: ClosedLoopInput = {
       url: server.url,
@@ -129,12 +163,12 @@ async function throughput(
       firstId: round * 100_000_000 + 1,
       seed: SEED + round,
     };
-    const { result, cpuSeconds } = await withCpu(server, () => runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", input));
+    const { result, cpu } = await withCpu(bench, server, () => runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", input));
     // The next server must not share the machine with this one's mover.
     await server.drained();
     const total = totals.get(server.kind)!;
     total.seconds += result.seconds;
-    total.cpuSeconds += cpuSeconds;
+    total.cpu = addCpu(total.cpu, cpu);
     total.ok += result.ok;
     total.non2xx += result.non2xx;
     total.errors += result.errors;
@@ -157,7 +191,7 @@ async function throughput(
       non2xx: total.non2xx + total.errors,
       peakRssMb: await server.finish(scenario.replaceAll(/\W+/g, "-")),
       // CPU per request says what a change to the request path saved even when the machine's load moves req/s.
-      note: `used ${(total.cpuSeconds / total.seconds).toFixed(2)} cores, ${Math.round((total.cpuSeconds / total.ok) * 1e6)} µs per request`,
+      note: cpuNote(total.cpu, total.ok, "request"),
     });
   }
   const [service, naive, queue] = rows;
@@ -238,7 +272,7 @@ export async function oneDay(bench: Bench): Promise<Row[]> {
 
   const service = await launch(bench, "service");
   const input: TimedInput = { url: service.url, ...source, requests, connections: 4 };
-  const { result, cpuSeconds: cpuPosting } = await withCpu(service, () => runLoad<TimedResult>("bench/load/timed.ts", input));
+  const { result, cpu: cpuPosting } = await withCpu(bench, service, () => runLoad<TimedResult>("bench/load/timed.ts", input));
   await service.drained();
   const firstSent = Math.min(...result.requests.map(([, , , sent]) => sent));
   const seconds = ((await lastCommit(service.pool)) - firstSent) / 1000;
@@ -258,7 +292,7 @@ export async function oneDay(bench: Bench): Promise<Row[]> {
       peakRssMb: await service.finish("one-day"),
       note:
         `all stored ${seconds.toFixed(2)} s after the first byte (posting took ${postSeconds.toFixed(2)} s) = ${(seconds / copySeconds).toFixed(2)}× the COPY; ` +
-        `the service used ${(cpuPosting / postSeconds).toFixed(2)} cores while posting`,
+        `while posting, ${cpuNote(cpuPosting, total, "ride")}`,
     },
     {
       scenario: `one day (${total.toLocaleString("en")} rides, CSV, 4 conn)`,
@@ -520,17 +554,19 @@ export async function stream(bench: Bench): Promise<Row[]> {
   for (const window of windows) streams.set(window, await launch(bench, "service"));
   const runs: { server: Launched; window?: number }[] = [{ server: post }, ...windows.map((window) => ({ server: streams.get(window)!, window }))];
   const order = bench.smoke ? runs : [...runs, ...[...runs].reverse()];
-  const totals = new Map(runs.map(({ server }): [Launched, OneRideTotals] => [server, { seconds: 0, ok: 0, failed: 0, latencies: [] }]));
+  const totals = new Map(runs.map(({ server }): [Launched, OneRideTotals] => [server, { seconds: 0, ok: 0, failed: 0, latencies: [], cpu: NO_CPU }]));
   for (const [round, { server, window }] of order.entries()) {
     const common = { url: server.url, firstId: round * 100_000_000 + 1, seed: SEED + round };
     const amount = bench.smoke ? 300 : undefined;
     const seconds = bench.smoke ? undefined : 5;
-    const result =
+    const { result, cpu } = await withCpu<ClosedLoopResult | StreamLoadResult>(bench, server, () =>
       window === undefined
-        ? await runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", { ...common, format: "json", ridesPerRequest: 1, connections: 64, amount, seconds } satisfies ClosedLoopInput)
-        : await runLoad<StreamLoadResult>("bench/load/stream.ts", { ...common, streams: 64, window, amount, seconds } satisfies StreamLoadInput);
+        ? runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", { ...common, format: "json", ridesPerRequest: 1, connections: 64, amount, seconds } satisfies ClosedLoopInput)
+        : runLoad<StreamLoadResult>("bench/load/stream.ts", { ...common, streams: 64, window, amount, seconds } satisfies StreamLoadInput),
+    );
     await server.drained();
     const total = totals.get(server)!;
+    total.cpu = addCpu(total.cpu, cpu);
     total.seconds += result.seconds;
     total.ok += result.ok;
     total.failed += "non2xx" in result ? result.non2xx + result.errors : result.refused + result.errors;
@@ -542,14 +578,14 @@ export async function stream(bench: Bench): Promise<Row[]> {
     rows.push(await oneRideRow(bench, server, "stream (1 ride/frame, 64 streams) vs 1 ride/POST, 64 conn", label, totals.get(server)!));
   }
   const [postRow, ...streamRows] = rows;
-  for (const row of streamRows) row.note = `${(row.ridesPerSecond! / postRow.ridesPerSecond!).toFixed(1)}× the POST rides/s`;
-  streamRows[windows.indexOf(SMOKE_STREAM_WINDOW)].note += " (targets: ≥ 5×, ack p99 < 25 ms, peak RSS < 250 MB)";
+  for (const row of streamRows) row.note = `${(row.ridesPerSecond! / postRow.ridesPerSecond!).toFixed(1)}× the POST rides/s; ${row.note}`;
+  streamRows[windows.indexOf(SMOKE_STREAM_WINDOW)].note += " (targets: ≥ 5× the POST rides/s, ack p99 < 25 ms, peak RSS < 250 MB)";
   return rows;
 }
 
 export type Launched = Awaited<ReturnType<typeof launch>>;
-/** What one server took over a scenario's rounds of one-ride requests or frames. */
-export type OneRideTotals = { seconds: number; ok: number; failed: number; latencies: number[] };
+/** What one server took over a scenario's rounds of one-ride requests or frames, and the CPU used meanwhile. */
+export type OneRideTotals = { seconds: number; ok: number; failed: number; latencies: number[]; cpu: CpuUse };
 
 /** One server's row from its one-ride totals, once every acknowledged ride is seen stored (and, in a smoke run, none refused). */
 export async function oneRideRow(bench: Bench, server: Launched, scenario: string, label: string, total: OneRideTotals): Promise<Row> {
@@ -564,6 +600,7 @@ export async function oneRideRow(bench: Bench, server: Launched, scenario: strin
     ack: spread(total.latencies),
     non2xx: total.failed,
     peakRssMb: await server.finish(label.replaceAll(/\W+/g, "-")),
+    note: cpuNote(total.cpu, total.ok, label.includes("stream") ? "frame" : "request"),
   };
 }
 

@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClosedLoopInput, ClosedLoopResult } from "./load/closed-loop.ts";
 import { runLoad } from "./processes.ts";
-import { type Bench, launch, type OneRideTotals, oneRideRow, type Row } from "./scenarios.ts";
+import { addCpu, type Bench, launch, NO_CPU, type OneRideTotals, oneRideRow, type Row, withCpu } from "./scenarios.ts";
 
 /** How long the receiver takes to answer each delivery. */
 const RECEIVER_SLEEP_MS = 30_000;
@@ -41,15 +41,16 @@ export async function webhooks(bench: Bench): Promise<Row[]> {
     const plain = await launch(bench, "service");
     const hooked = await launch(bench, "service", { WEBHOOK_URLS: `all=${receiver.url}`, WEBHOOK_SECRET: "bench-secret-0123456789", WEBHOOK_ALLOW_PRIVATE_URLS: "true" });
     const order = bench.smoke ? [plain, hooked] : [plain, hooked, hooked, plain];
-    const totals = new Map([plain, hooked].map((server): [typeof server, OneRideTotals] => [server, { seconds: 0, ok: 0, failed: 0, latencies: [] }]));
+    const totals = new Map([plain, hooked].map((server): [typeof server, OneRideTotals] => [server, { seconds: 0, ok: 0, failed: 0, latencies: [], cpu: NO_CPU }]));
     for (const [round, server] of order.entries()) {
       const input: ClosedLoopInput = {
         url: server.url, format: "json", ridesPerRequest: 1, connections: 64, firstId: round * 100_000_000 + 1, seed: SEED + round,
         ...(bench.smoke ? { amount: 300 } : { seconds: 5 }),
       };
-      const result = await runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", input);
+      const { result, cpu } = await withCpu(bench, server, () => runLoad<ClosedLoopResult>("bench/load/closed-loop.ts", input));
       await server.drained();
       const total = totals.get(server)!;
+      total.cpu = addCpu(total.cpu, cpu);
       total.seconds += result.seconds;
       total.ok += result.ok;
       total.failed += result.non2xx + result.errors;
@@ -65,7 +66,7 @@ export async function webhooks(bench: Bench): Promise<Row[]> {
     }
     if (delivered < 4) bench.problems.push(`webhooks scenario: the receiver was sent ${delivered} deliveries, not the 4 in flight expected`);
     const [none, hookedRow] = rows;
-    hookedRow.note = `${(hookedRow.requestsPerSecond! / none.requestsPerSecond!).toFixed(2)}× the req/s without webhooks; ${delivered} deliveries were sent to the receiver (at most WEBHOOK_CONCURRENCY, 4, in flight)`;
+    hookedRow.note = `${(hookedRow.requestsPerSecond! / none.requestsPerSecond!).toFixed(2)}× the req/s without webhooks; ${delivered} deliveries were sent to the receiver (at most WEBHOOK_CONCURRENCY, 4, in flight); ${hookedRow.note}`;
     return rows;
   } finally {
     await receiver.close();

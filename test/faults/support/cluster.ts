@@ -45,7 +45,8 @@ export type Cluster = {
   postmasterPid: () => number;
 };
 
-const postmasterPidIn = (dataDir: string) => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+/** The pid in a running cluster's postmaster.pid. */
+export const postmasterPidIn = (dataDir: string) => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
 
 const clusters: Cluster[] = [];
 /** Data folders of clusters still starting: a run stopped meanwhile removes them too. */
