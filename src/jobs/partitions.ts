@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { inTransaction } from "../db/client.ts";
+import { prunedBelow } from "./store.ts";
 
 /** A jobs partition: ids in [from, to); `attached` is false for one a crash left detached. */
 export type JobPartition = { name: string; from: number; to: number; attached: boolean; detachPending: boolean };
@@ -58,7 +59,10 @@ export function createJobPartitions(pool: pg.Pool, size: number) {
     readyBelow = await inTransaction(pool, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('jobs-partitions'))");
       const attached = (await jobPartitions(client)).filter((p) => p.attached);
-      let upper = Math.max(1, ...attached.map((p) => p.to));
+      // A prune drops every partition once all their ids are drawn and all their jobs are
+      // past retention: the next ones start where those ended, not at id 1 (a partition
+      // for every JOBS_PARTITION_SIZE ids since, one ATTACH each).
+      let upper = Math.max(1, await prunedBelow(client), ...attached.map((p) => p.to));
       while (upper < next + PARTITIONS_AHEAD * size) {
         for (const statement of createPartition(upper, upper + size)) await client.query(statement);
         upper += size;

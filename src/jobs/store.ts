@@ -176,9 +176,14 @@ export async function getJob(pool: pg.Pool, jobId: number): Promise<Job | undefi
   return rows.map(toJob)[0];
 }
 
+/** Every job id below this one is gone (pruned). */
+export async function prunedBelow(db: pg.Pool | pg.PoolClient): Promise<number> {
+  return Number((await db.query<{ pruned_below: string }>(PRUNED_BELOW)).rows[0].pruned_below);
+}
+
 /** True when the job's id is below every job kept: it was pruned (not never created). */
 export async function wasPruned(pool: pg.Pool, jobId: number): Promise<boolean> {
-  return jobId < Number((await pool.query<{ pruned_below: string }>(PRUNED_BELOW)).rows[0].pruned_below);
+  return jobId < (await prunedBelow(pool));
 }
 
 export type JobFilter = { status?: JobStatus; since?: string; limit: number };
