@@ -7,10 +7,10 @@ import { retryJob } from "../../src/jobs/retry.ts";
 import { foldJobCounts, jobCounts, markLost } from "../../src/jobs/store.ts";
 import { createMover, type Mover } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
-import { createLogger } from "../../src/observability/logger.ts";
-import { createPruner, type Pruner } from "../../src/retention/pruner.ts";
+import type { Pruner } from "../../src/retention/pruner.ts";
 import { readRides } from "../../src/rides/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createTestPruner } from "../support/pruner.ts";
 import { ride } from "../support/service.ts";
 
 const ZONE = "Asia/Kolkata";
@@ -32,16 +32,7 @@ beforeAll(async () => {
   await ensureJobPartitions();
   stager = createStager({ pool: db.pool, partitionZone: ZONE, idempotencyKeyTtlHours: 24, ensureJobPartitions, onStaged: () => {}, prepare: true });
   mover = createMover({ pool: db.pool, ensurePartitions: createPartitions(db.pool, ZONE), chunkRows: 3, zone: ZONE, prepare: true });
-  pruner = createPruner({
-    pool: db.pool,
-    jobsRetentionDays: 30,
-    idempotencyKeyTtlHours: 24,
-    zone: ZONE,
-    intervalMs: 3_600_000,
-    log: createLogger("silent"),
-    onPruned: () => {},
-    onScheduled: () => {},
-  });
+  pruner = createTestPruner(db.pool, 30);
 });
 afterAll(async () => {
   await db?.drop();

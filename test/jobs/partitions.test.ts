@@ -3,10 +3,9 @@ import { createStager } from "../../src/intake/stager.ts";
 import { createJobPartitions, jobPartitions, nextJobId } from "../../src/jobs/partitions.ts";
 import { createMover } from "../../src/mover/move.ts";
 import { createPartitions } from "../../src/mover/partitions.ts";
-import { createLogger } from "../../src/observability/logger.ts";
-import { createPruner } from "../../src/retention/pruner.ts";
 import { readRides } from "../../src/rides/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createTestPruner } from "../support/pruner.ts";
 import { ride } from "../support/service.ts";
 
 let db: TestDatabase;
@@ -50,16 +49,7 @@ it("after a prune dropped every partition, the next ones start where the dropped
   const mover = createMover({ pool: db.pool, ensurePartitions: createPartitions(db.pool, ZONE), chunkRows: 100, zone: ZONE, prepare: true });
   while ((await mover.moveChunk()).jobs > 0);
   await db.pool.query("UPDATE jobs SET received_at = now() - interval '40 days'");
-  const pruner = createPruner({
-    pool: db.pool,
-    jobsRetentionDays: 30,
-    idempotencyKeyTtlHours: 24,
-    zone: ZONE,
-    intervalMs: 3_600_000,
-    log: createLogger("silent"),
-    onPruned: () => {},
-    onScheduled: () => {},
-  });
+  const pruner = createTestPruner(db.pool, 30);
   await pruner.prune();
   expect(await jobPartitions(db.pool)).toEqual([]);
 
