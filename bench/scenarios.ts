@@ -554,7 +554,9 @@ export async function stream(bench: Bench): Promise<Row[]> {
   for (const window of windows) streams.set(window, await launch(bench, "service"));
   const runs: { server: Launched; window?: number }[] = [{ server: post }, ...windows.map((window) => ({ server: streams.get(window)!, window }))];
   const order = bench.smoke ? runs : [...runs, ...[...runs].reverse()];
-  const totals = new Map(runs.map(({ server }): [Launched, OneRideTotals] => [server, { seconds: 0, ok: 0, failed: 0, latencies: [], cpu: NO_CPU }]));
+  const totals = new Map(
+    runs.map(({ server, window }): [Launched, OneRideTotals] => [server, { unit: window === undefined ? "request" : "frame", seconds: 0, ok: 0, failed: 0, latencies: [], cpu: NO_CPU }]),
+  );
   for (const [round, { server, window }] of order.entries()) {
     const common = { url: server.url, firstId: round * 100_000_000 + 1, seed: SEED + round };
     const amount = bench.smoke ? 300 : undefined;
@@ -584,8 +586,8 @@ export async function stream(bench: Bench): Promise<Row[]> {
 }
 
 export type Launched = Awaited<ReturnType<typeof launch>>;
-/** What one server took over a scenario's rounds of one-ride requests or frames, and the CPU used meanwhile. */
-export type OneRideTotals = { seconds: number; ok: number; failed: number; latencies: number[]; cpu: CpuUse };
+/** What one server took over a scenario's rounds of one-ride requests or frames (`unit`), and the CPU used meanwhile. */
+export type OneRideTotals = { unit: "request" | "frame"; seconds: number; ok: number; failed: number; latencies: number[]; cpu: CpuUse };
 
 /** One server's row from its one-ride totals, once every acknowledged ride is seen stored (and, in a smoke run, none refused). */
 export async function oneRideRow(bench: Bench, server: Launched, scenario: string, label: string, total: OneRideTotals): Promise<Row> {
@@ -600,7 +602,7 @@ export async function oneRideRow(bench: Bench, server: Launched, scenario: strin
     ack: spread(total.latencies),
     non2xx: total.failed,
     peakRssMb: await server.finish(label.replaceAll(/\W+/g, "-")),
-    note: cpuNote(total.cpu, total.ok, label.includes("stream") ? "frame" : "request"),
+    note: cpuNote(total.cpu, total.ok, total.unit),
   };
 }
 

@@ -41,7 +41,7 @@ export async function webhooks(bench: Bench): Promise<Row[]> {
     const plain = await launch(bench, "service");
     const hooked = await launch(bench, "service", { WEBHOOK_URLS: `all=${receiver.url}`, WEBHOOK_SECRET: "bench-secret-0123456789", WEBHOOK_ALLOW_PRIVATE_URLS: "true" });
     const order = bench.smoke ? [plain, hooked] : [plain, hooked, hooked, plain];
-    const totals = new Map([plain, hooked].map((server): [typeof server, OneRideTotals] => [server, { seconds: 0, ok: 0, failed: 0, latencies: [], cpu: NO_CPU }]));
+    const totals = new Map([plain, hooked].map((server): [typeof server, OneRideTotals] => [server, { unit: "request", seconds: 0, ok: 0, failed: 0, latencies: [], cpu: NO_CPU }]));
     for (const [round, server] of order.entries()) {
       const input: ClosedLoopInput = {
         url: server.url, format: "json", ridesPerRequest: 1, connections: 64, firstId: round * 100_000_000 + 1, seed: SEED + round,
